@@ -1,0 +1,246 @@
+"""The ``local`` backend: etcd and kube-apiserver as child processes, as envtest runs them.
+
+No container runtime; boots in seconds. Each cluster owns a private 0700 directory holding
+its PKI, the policy file the apiserver reads, the audit log and the processes' output; the
+directory is removed on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_kaudit.backends.base import (
+    ClusterHandle,
+    ClusterSpec,
+    owned_policy_document,
+    validate_spec,
+)
+from pytest_kaudit.backends.kubeconfig import write_kubeconfig
+from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries, find_binaries
+from pytest_kaudit.backends.local.executors import ApiServerExecutor, EtcdExecutor, free_port
+from pytest_kaudit.backends.local.pki import ClusterPKI
+from pytest_kaudit.errors import BootError
+from pytest_kaudit.events.log import FileLogSource
+
+log = logging.getLogger(__name__)
+
+#: Flags the backend owns; a user value for these would break the cluster's wiring.
+OWNED_FLAGS = frozenset({
+    "etcd-servers", "bind-address", "secure-port", "tls-cert-file", "tls-private-key-file",
+    "client-ca-file", "service-account-key-file", "service-account-signing-key-file",
+    "audit-policy-file", "cert-dir",
+})
+_STOP_TIMEOUT = 10.0
+_PORT_ATTEMPTS = 3
+
+
+def has_default_route(route_table: Path = Path("/proc/net/route")) -> bool:
+    """Whether the host has a default IPv4 route (kube-apiserver needs one to pick an address)."""
+    try:
+        rows = route_table.read_text().splitlines()[1:]
+    except OSError:
+        return True  # not Linux: let the apiserver decide
+    return any(row.split()[1:2] == ["00000000"] for row in rows if row.strip())
+
+
+def apiserver_flags(
+    binaries: ControlPlaneBinaries,
+    *,
+    etcd_url: str,
+    port: int,
+    pki: ClusterPKI,
+    policy_file: Path,
+    log_path: str,
+    user_flags: dict[str, str],
+) -> dict[str, str]:
+    """The complete kube-apiserver flag set: our wiring, then the user's flags on top.
+
+    Version-dependent flags are chosen by asking the binary (``--help``), as envtest does:
+    ``--insecure-port`` exists only before 1.24 and must not be passed after.
+    """
+    flags = {
+        "etcd-servers": etcd_url,
+        "bind-address": "127.0.0.1",
+        "secure-port": str(port),
+        "tls-cert-file": str(pki.serving_cert_file),
+        "tls-private-key-file": str(pki.serving_key_file),
+        "client-ca-file": str(pki.ca_file),
+        "authorization-mode": "RBAC",
+        "service-account-issuer": "https://kubernetes.default.svc",
+        "service-account-key-file": str(pki.sa_public_file),
+        "service-account-signing-key-file": str(pki.sa_private_file),
+        "service-cluster-ip-range": "10.0.0.0/24",
+        # No controller-manager creates the `default` ServiceAccount; pods would be refused.
+        "disable-admission-plugins": "ServiceAccount",
+        "allow-privileged": "true",
+        "audit-policy-file": str(policy_file),
+        "audit-log-path": log_path,
+    }
+    if binaries.supports("insecure-port"):
+        flags["insecure-port"] = "0"
+    if not has_default_route():
+        flags["advertise-address"] = "127.0.0.1"
+        flags["endpoint-reconciler-type"] = "none"
+    flags.update(user_flags)
+    return flags
+
+
+@dataclass
+class _Running:
+    etcd: EtcdExecutor
+    apiserver: ApiServerExecutor
+    workdir: Path
+
+
+class LocalBackend:
+    """Runs each cluster as an etcd + kube-apiserver pair of child processes."""
+
+    name = "local"
+
+    def __init__(self, *, apiserver_bin: str | None = None, etcd_bin: str | None = None,
+                 base_dir: Path | None = None) -> None:
+        self.apiserver_bin = apiserver_bin
+        self.etcd_bin = etcd_bin
+        self.base_dir = base_dir
+        self._running: dict[str, _Running] = {}
+        self._binaries: ControlPlaneBinaries | None = None
+
+    @property
+    def binaries(self) -> ControlPlaneBinaries:
+        """The binaries in use (located once, on first need)."""
+        if self._binaries is None:
+            self._binaries = find_binaries(self.apiserver_bin, self.etcd_bin)
+        return self._binaries
+
+    def start(self, spec: ClusterSpec) -> ClusterHandle:
+        """Validate ``spec``, boot etcd and kube-apiserver, and return the handle."""
+        binaries = self.binaries
+        validate_spec(spec, binaries.version)  # before anything boots
+        workdir = Path(tempfile.mkdtemp(prefix="kaudit-local-", dir=self.base_dir))
+        workdir.chmod(0o700)
+        try:
+            return self._start_in(workdir, spec, binaries)
+        except BaseException:
+            self._cleanup(workdir.name, workdir)
+            raise
+
+    def _start_in(self, workdir: Path, spec: ClusterSpec,
+                  binaries: ControlPlaneBinaries) -> ClusterHandle:
+        started = time.monotonic()
+        pki = ClusterPKI.create(workdir / "pki")
+        admin = pki.issue_client("kaudit-admin", ("system:masters",))
+        policy_file = workdir / "policy" / "audit-policy.json"
+        policy_file.parent.mkdir(mode=0o700)
+        has_barrier = spec.policy is not None
+        if spec.policy is not None:
+            policy_file.write_text(json.dumps(owned_policy_document(spec.policy), indent=1))
+        user_flags = dict(spec.flags)
+        log_path = user_flags.pop("audit-log-path", str(workdir / "audit" / "audit.log"))
+        if log_path != "-":
+            Path(log_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (workdir / "etcd").mkdir(mode=0o700)
+        etcd_extra = ["--unsafe-no-fsync=true"] if binaries.etcd_supports("unsafe-no-fsync") else []
+        etcd = EtcdExecutor(binaries.etcd, workdir / "etcd" / "data", workdir / "etcd.log",
+                            timeout=spec.timeout, extra=etcd_extra)
+        self._running[workdir.name] = _Running(etcd, None, workdir)  # type: ignore[arg-type]
+        etcd.start_or_explain("etcd")
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            port = free_port()
+            flags = apiserver_flags(
+                binaries, etcd_url=etcd.url, port=port, pki=pki, policy_file=policy_file,
+                log_path=log_path, user_flags=user_flags,
+            )
+            if spec.policy is None:
+                flags.pop("audit-policy-file")
+            apiserver = ApiServerExecutor(
+                [str(binaries.apiserver), *(f"--{k}={v}" for k, v in flags.items())],
+                workdir / "kube-apiserver.log",
+                url=f"https://127.0.0.1:{port}", ca_file=pki.ca_file,
+                cert_file=admin.cert_file, key_file=admin.key_file,  # type: ignore[arg-type]
+                timeout=max(1.0, spec.timeout - (time.monotonic() - started)),
+            )
+            self._running[workdir.name].apiserver = apiserver
+            try:
+                apiserver.start_or_explain("kube-apiserver")
+                break
+            except BootError:
+                if attempt < _PORT_ATTEMPTS and apiserver.port_in_use():
+                    log.info("port %d was taken; retrying with another", port)
+                    continue
+                raise
+        log.info("local control plane %s ready in %.1fs", workdir.name,
+                 time.monotonic() - started)
+        kubeconfig = write_kubeconfig(workdir / "kubeconfig", server=apiserver.url,
+                                      ca_file=pki.ca_file, creds=admin)
+        source = (FileLogSource(apiserver.stdout_file) if log_path == "-"
+                  else FileLogSource(log_path))
+        return ClusterHandle(
+            backend=self.name,
+            name=workdir.name,
+            server=apiserver.url,
+            ca_file=pki.ca_file,
+            admin=admin,
+            kubeconfig=kubeconfig,
+            log_source=source,
+            log_is_mixed=log_path == "-",
+            apiserver_flags=flags,
+            version=binaries.version,
+            spec=spec,
+            mint_credentials=pki.issue_client,
+            has_barrier_rule=has_barrier,
+            workdir=workdir,
+            details={
+                "apiserver": f"{binaries.apiserver} ({binaries.version_text})",
+                "etcd": str(binaries.etcd),
+                "apiserver log": str(apiserver.log_file),
+                "boot seconds": f"{time.monotonic() - started:.2f}",
+            },
+        )
+
+    def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
+        """Local clusters boot in seconds: a new configuration gets a new cluster."""
+        return None
+
+    def is_alive(self, handle: ClusterHandle) -> bool:
+        """Whether both processes of the cluster still run."""
+        running = self._running.get(handle.name)
+        return bool(running and running.etcd.is_alive() and running.apiserver.is_alive())
+
+    def apiserver_log_tail(self, handle: ClusterHandle, lines: int = 25) -> str:
+        """The last lines the apiserver wrote to stderr (for crash reports)."""
+        from pytest_kaudit.backends.local.executors import tail
+
+        running = self._running.get(handle.name)
+        return tail(running.apiserver.log_file, lines) if running else ""
+
+    def stop(self, handle: ClusterHandle) -> None:
+        """Stop the apiserver, then etcd (the reverse order hangs), and remove the directory."""
+        self._cleanup(handle.name, handle.workdir)
+
+    def stop_all(self) -> None:
+        """Stop every cluster this backend started (session end, interrupted runs)."""
+        for name, running in list(self._running.items()):
+            self._cleanup(name, running.workdir)
+
+    def _cleanup(self, name: str, workdir: Path | None) -> None:
+        running = self._running.pop(name, None)
+        if running is not None:
+            for executor in (running.apiserver, running.etcd):
+                if executor is None:
+                    continue
+                try:
+                    executor._timeout = _STOP_TIMEOUT  # one deadline for the stop, then SIGKILL
+                    executor.stop()
+                except Exception:  # a crashed process exits non-zero; still clean the rest
+                    log.debug("stopping %s", executor, exc_info=True)
+                    executor.kill()
+                finally:
+                    executor.close_log()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)

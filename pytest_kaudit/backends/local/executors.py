@@ -1,0 +1,169 @@
+"""Executors for etcd and kube-apiserver: start, readiness by condition, teardown.
+
+Built on mirakuru's ``Executor``: one deadline per start, fail fast when the child exits,
+stop by process group with escalation to SIGKILL. Output goes to files in the cluster's
+private directory (a pipe nobody reads would block a chatty daemon) and their tails are shown
+when a start fails.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from mirakuru import Executor
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
+
+from pytest_kaudit.errors import BootError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Child pre-exec: own process group, and SIGTERM when the pytest process dies.
+
+    The death signal covers what atexit cannot: a SIGKILLed or crashed pytest.
+    """
+    os.setsid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: atexit + process groups still apply
+        pass
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the start retries on collisions)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last ``lines`` lines of a log file ('' when missing)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class _LoggedExecutor(Executor):
+    """An executor whose output goes to files it owns and that dies with its parent.
+
+    stderr (klog) goes to ``log_file``; stdout to ``log_file`` with suffix ``.stdout``, kept
+    apart because ``--audit-log-path=-`` makes stdout the audit log.
+    """
+
+    def __init__(self, command: list[str], log_file: Path, *, timeout: float, **kwargs: Any):
+        self.log_file = log_file
+        self.stdout_file = log_file.with_suffix(".stdout")
+        self._log_handle = log_file.open("ab")
+        self._stdout_handle = self.stdout_file.open("ab")
+        super().__init__(
+            command,
+            timeout=timeout,
+            sleep=0.05,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout_handle,
+            stderr=self._log_handle,
+            **kwargs,
+        )
+
+    @property
+    def _popen_kwargs(self) -> dict[str, Any]:
+        kwargs = super()._popen_kwargs
+        kwargs["preexec_fn"] = _die_with_parent
+        kwargs.pop("universal_newlines", None)
+        return kwargs
+
+    def pre_start_check(self) -> bool:
+        return False
+
+    def start_or_explain(self, what: str) -> None:
+        """Start and wait for readiness; on failure raise BootError with the log's tail."""
+        try:
+            self.start()
+        except ProcessExitedWithError as exc:
+            raise BootError(
+                what, f"exited with code {exc.exit_code}", tail(self.log_file), str(self.log_file)
+            ) from None
+        except TimeoutExpired:
+            raise BootError(
+                what,
+                f"not ready within {self._timeout:.0f}s",
+                tail(self.log_file),
+                str(self.log_file),
+            ) from None
+
+    def close_log(self) -> None:
+        """Close our handles on the output files."""
+        for handle in (self._log_handle, self._stdout_handle):
+            if not handle.closed:
+                handle.close()
+
+    def is_alive(self) -> bool:
+        """True while the child runs."""
+        return self.process is not None and self.process.poll() is None
+
+
+class EtcdExecutor(_LoggedExecutor):
+    """etcd on loopback ports; ready when ``/health`` says so."""
+
+    def __init__(self, binary: Path, data_dir: Path, log_file: Path, *, timeout: float,
+                 extra: list[str] | None = None) -> None:
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.url = f"http://127.0.0.1:{self.client_port}"
+        command = [
+            str(binary),
+            f"--data-dir={data_dir}",
+            f"--listen-client-urls={self.url}",
+            f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",
+            f"--initial-cluster=default=http://127.0.0.1:{self.peer_port}",
+            *(extra or []),
+        ]
+        super().__init__(command, log_file, timeout=timeout)
+
+    def after_start_check(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
+                return b'"true"' in resp.read()
+        except (OSError, urllib.error.URLError):
+            return False
+
+
+class ApiServerExecutor(_LoggedExecutor):
+    """kube-apiserver; ready when ``/readyz`` answers ``ok`` over TLS verified by our CA."""
+
+    def __init__(self, command: list[str], log_file: Path, *, url: str, ca_file: Path,
+                 cert_file: Path, key_file: Path, timeout: float) -> None:
+        self.url = url
+        self._ssl = ssl.create_default_context(cafile=str(ca_file))
+        self._ssl.load_cert_chain(str(cert_file), str(key_file))
+        super().__init__(command, log_file, timeout=timeout)
+
+    def after_start_check(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2, context=self._ssl) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def port_in_use(self) -> bool:
+        """Whether the apiserver's log says its port was taken (then the start is retried)."""
+        return "address already in use" in tail(self.log_file, 40)

@@ -1,0 +1,115 @@
+"""A typed, read-only view of one audit event line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_kaudit.policy.model import Level, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One ``audit.k8s.io`` Event as the apiserver wrote it.
+
+    Fields speak the audit API's words in snake_case (``objectRef.apiGroup`` → ``api_group``).
+    ``raw`` is the decoded JSON object, untouched; ``line_no`` and ``file`` say where it came from.
+    """
+
+    level: Level
+    stage: Stage
+    verb: str
+    audit_id: str
+    user: str
+    groups: tuple[str, ...]
+    impersonated_user: str | None
+    impersonated_groups: tuple[str, ...]
+    namespace: str
+    resource: str
+    subresource: str
+    name: str
+    api_group: str
+    response_code: int | None
+    request_object: Any
+    response_object: Any
+    annotations: Mapping[str, str]
+    request_uri: str
+    user_agent: str
+    raw: Mapping[str, Any] = field(repr=False)
+    file: str = ""
+    line_no: int = 0
+
+    @property
+    def code(self) -> int | None:
+        """Alias of ``response_code``, the name filters use."""
+        return self.response_code
+
+    @property
+    def decision(self) -> str | None:
+        """``authorization.k8s.io/decision``: ``allow`` or ``forbid`` (None if not authorised yet)."""
+        return self.annotations.get("authorization.k8s.io/decision")
+
+    @property
+    def has_request_object(self) -> bool:
+        """True when the event carries a request body."""
+        return "requestObject" in self.raw
+
+    @property
+    def has_response_object(self) -> bool:
+        """True when the event carries a response body."""
+        return "responseObject" in self.raw
+
+    @property
+    def path(self) -> str:
+        """The request path without its query string."""
+        return self.request_uri.split("?", 1)[0]
+
+    @property
+    def is_resource_request(self) -> bool:
+        """Resource requests carry an ``objectRef``; non-resource ones (``/healthz``) do not."""
+        return "objectRef" in self.raw
+
+
+def event_from_dict(obj: Mapping[str, Any], *, file: str = "", line_no: int = 0) -> AuditEvent:
+    """Build an :class:`AuditEvent` from one decoded JSON object (v1, v1beta1 or v1alpha1).
+
+    Raises:
+        ValueError: the object is not an audit Event (no ``stage`` / ``auditID``).
+    """
+    if obj.get("kind", "Event") != "Event" or "stage" not in obj or "auditID" not in obj:
+        raise ValueError("not an audit.k8s.io Event (missing kind/stage/auditID)")
+    user = obj.get("user") or {}
+    imp = obj.get("impersonatedUser") or {}
+    ref = obj.get("objectRef") or {}
+    status = obj.get("responseStatus") or {}
+    api_group = ref.get("apiGroup", "")
+    if "apiGroup" not in ref and "/" in ref.get("apiVersion", ""):
+        # v1alpha1 events carry "<group>/<version>" in apiVersion and no apiGroup.
+        api_group = ref["apiVersion"].split("/", 1)[0]
+    level_raw = obj.get("level", "None")
+    stage_raw = obj["stage"]
+    return AuditEvent(
+        level=Level(level_raw) if level_raw in Level._value2member_map_ else Level.NONE,
+        stage=Stage(stage_raw),
+        verb=obj.get("verb", ""),
+        audit_id=obj["auditID"],
+        user=user.get("username", ""),
+        groups=tuple(user.get("groups") or ()),
+        impersonated_user=imp.get("username") if imp else None,
+        impersonated_groups=tuple(imp.get("groups") or ()),
+        namespace=ref.get("namespace", ""),
+        resource=ref.get("resource", ""),
+        subresource=ref.get("subresource", ""),
+        name=ref.get("name", ""),
+        api_group=api_group,
+        response_code=status.get("code"),
+        request_object=obj.get("requestObject"),
+        response_object=obj.get("responseObject"),
+        annotations=obj.get("annotations") or {},
+        request_uri=obj.get("requestURI", ""),
+        user_agent=obj.get("userAgent", ""),
+        raw=obj,
+        file=file,
+        line_no=line_no,
+    )

@@ -1,0 +1,197 @@
+"""Fixture factories: the session's cluster pool and the per-test ``kaudit`` object.
+
+The pool owns clusters (one per distinct policy + flags, kept running so switching back
+and forth between configurations does not reboot); the ``kaudit`` fixture owns only a log
+cursor, an Audit-ID prefix and its clients, so per-test isolation costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
+from pytest_kaudit.config import KauditConfig, parse_flag_assignments
+from pytest_kaudit.errors import BackendError, KauditError, PolicyError
+from pytest_kaudit.kaudit import KAudit
+from pytest_kaudit.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(cfg: KauditConfig) -> Backend:
+    """Instantiate the configured backend (imported lazily: each has its own dependencies)."""
+    name = cfg.backend
+    if name == "local":
+        from pytest_kaudit.backends.local import LocalBackend
+
+        return LocalBackend(apiserver_bin=cfg.apiserver_bin, etcd_bin=cfg.etcd_bin)
+    if name == "kind":
+        from pytest_kaudit.backends.kind import KindBackend
+
+        base = Path(cfg.kind_config) if cfg.kind_config else None
+        return KindBackend(kind_bin=cfg.kind_bin, node_image=cfg.kind_image, base_config=base,
+                           reuse=cfg.reuse, keep=cfg.keep, name=cfg.cluster_name,
+                           config_dump=Path(cfg.kind_config_dump) if cfg.kind_config_dump else None)
+    if name == "k3s":
+        from pytest_kaudit.backends.k3s import K3sBackend
+
+        return K3sBackend(image=cfg.k3s_image, reuse=cfg.reuse, keep=cfg.keep)
+    if name == "existing":
+        from pytest_kaudit.backends.existing import ExistingBackend
+
+        if not cfg.kubeconfig and not os.environ.get("KUBECONFIG"):
+            raise pytest.UsageError("--kaudit-backend=existing needs --kaudit-kubeconfig "
+                                    "(or KUBECONFIG) and --kaudit-log-path or --kaudit-log-command")
+        return ExistingBackend(kubeconfig=cfg.kubeconfig or os.environ["KUBECONFIG"],
+                               context=cfg.context, log_path=cfg.log_path,
+                               log_command=cfg.log_command)
+    raise pytest.UsageError(f"unknown backend {name!r}")
+
+
+class PolicyCache:
+    """Loads each distinct policy value once; errors carry file, line and field."""
+
+    def __init__(self, *, strict: bool) -> None:
+        self.strict = strict
+        self._cache: dict[tuple[str, str], Policy] = {}
+
+    def load(self, value: Any, base_dir: Path, rootdir: Path) -> Policy:
+        """A path, YAML text, a dict or a Policy → Policy (relative paths: test dir, then rootdir)."""
+        if isinstance(value, Policy):
+            return value
+        if isinstance(value, Mapping):
+            key = ("dict", repr(sorted(value.items(), key=str)))
+            if key not in self._cache:
+                self._cache[key] = Policy.from_dict(dict(value), source="<marker policy>",
+                                                    strict=self.strict)
+            return self._cache[key]
+        text = str(value)
+        if isinstance(value, str) and ("\n" in text or text.lstrip().startswith(("apiVersion", "{"))):
+            key = ("text", text)
+            if key not in self._cache:
+                self._cache[key] = Policy.from_yaml(text, source="<marker policy>",
+                                                    strict=self.strict)
+            return self._cache[key]
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = next((p for p in (base_dir / path, rootdir / path) if p.exists()), rootdir / path)
+        key = ("path", str(path.resolve()))
+        if key not in self._cache:
+            if not path.is_file():
+                raise KauditError(f"audit policy file not found: {path}")
+            self._cache[key] = Policy.load(path, strict=self.strict)
+        return self._cache[key]
+
+
+class ClusterPool:
+    """Running clusters keyed by configuration, least recently used stopped first."""
+
+    def __init__(self, backend: Backend, *, max_clusters: int) -> None:
+        self.backend = backend
+        self.max_clusters = max(1, max_clusters)
+        self._handles: OrderedDict[str, ClusterHandle] = OrderedDict()
+        self.boots: list[tuple[str, float]] = []  # (cluster name, seconds)
+
+    def acquire(self, spec: ClusterSpec) -> ClusterHandle:
+        """The running cluster for ``spec``, booting (or reconfiguring) one if needed."""
+        handle = self._handles.get(spec.key)
+        if handle is not None:
+            self._handles.move_to_end(spec.key)
+            self._check_alive(spec.key, handle)
+            return handle
+        if len(self._handles) >= self.max_clusters:
+            old_key, old = self._handles.popitem(last=False)
+            new = self.backend.reconfigure(old, spec)
+            if new is not None:
+                self._handles[spec.key] = new
+                return new
+            self._stop(old)
+        handle = self.backend.start(spec)
+        self.boots.append((handle.name, float(handle.details.get("boot seconds", "nan"))))
+        self._handles[spec.key] = handle
+        return handle
+
+    def _check_alive(self, key: str, handle: ClusterHandle) -> None:
+        is_alive: Callable[[ClusterHandle], bool] | None = getattr(self.backend, "is_alive", None)
+        if is_alive is None or is_alive(handle):
+            return
+        tail_of: Callable[[ClusterHandle], str] | None = getattr(self.backend, "apiserver_log_tail", None)
+        tail = tail_of(handle) if tail_of else ""
+        del self._handles[key]
+        self._stop(handle)
+        raise BackendError(
+            f"the control plane {handle.name} died during the session (a fresh one boots for "
+            f"the next test).\n--- last lines of the kube-apiserver log ---\n{tail}"
+        )
+
+    def _stop(self, handle: ClusterHandle) -> None:
+        try:
+            self.backend.stop(handle)
+        except Exception:
+            log.exception("stopping cluster %s", handle.name)
+
+    def stop_all(self) -> None:
+        """Stop every cluster; safe to call more than once."""
+        while self._handles:
+            _, handle = self._handles.popitem()
+            self._stop(handle)
+
+
+def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) -> ClusterSpec:
+    """The configuration a test asks for: its closest ``kaudit`` marker over the session's.
+
+    Raises:
+        PolicyError / KauditError: an invalid policy or flags (before anything boots).
+    """
+    marker = item.get_closest_marker("kaudit")
+    kwargs = dict(marker.kwargs) if marker else {}
+    if marker and marker.args:
+        kwargs.setdefault("policy", marker.args[0])
+    unknown = set(kwargs) - {"policy", "flags"}
+    if unknown:
+        raise KauditError(f"@pytest.mark.kaudit got unknown argument(s) {sorted(unknown)}; "
+                          "it takes policy=... and flags={...}")
+    flags = cfg.apiserver_flags
+    marker_flags = kwargs.get("flags") or {}
+    if isinstance(marker_flags, Mapping):
+        flags.update({str(k).removeprefix("--"): str(v) for k, v in marker_flags.items()})
+    else:
+        flags.update(parse_flag_assignments(list(marker_flags), "@pytest.mark.kaudit(flags=...)"))
+    base_dir = Path(str(item.path)).parent
+    value = kwargs.get("policy", cfg.policy)
+    if value is None and "audit-policy-file" in flags:
+        value = flags.pop("audit-policy-file")
+    policy = policies.load(value, base_dir, cfg.rootdir) if value is not None else None
+    if policy is None and cfg.backend != "existing":
+        raise KauditError(
+            "no audit policy for this test: pass --kaudit-policy=PATH (ini kaudit_policy) or "
+            "mark it with @pytest.mark.kaudit(policy=...)"
+        )
+    return ClusterSpec(policy=policy, flags=flags, timeout=cfg.boot_timeout)
+
+
+def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: KauditConfig,
+                   policies: PolicyCache) -> Iterator[KAudit]:
+    """Body of the ``kaudit`` fixture: acquire the test's cluster, hand out a KAudit."""
+    try:
+        spec = resolve_spec(request.node, cfg, policies)
+    except (PolicyError, KauditError) as exc:
+        pytest.fail(str(exc), pytrace=False)
+    handle = pool.acquire(spec)
+    kaudit = KAudit(handle, policy=spec.policy, test_name=request.node.nodeid,
+                    timeout=cfg.timeout)
+    request.node.stash[KAUDIT_KEY] = kaudit
+    try:
+        yield kaudit
+    finally:
+        kaudit.close()
+
+
+KAUDIT_KEY = pytest.StashKey[KAudit]()

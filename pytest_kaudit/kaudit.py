@@ -1,0 +1,325 @@
+"""The ``kaudit`` fixture's object: clients, actions, events and expectations for one test."""
+
+from __future__ import annotations
+
+import ssl
+import time
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import kubernetes.client
+
+from pytest_kaudit import actions
+from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, Credentials
+from pytest_kaudit.client import AuditIds, SentRequest, make_client
+from pytest_kaudit.errors import KauditError
+from pytest_kaudit.events.log import AuditLog
+from pytest_kaudit.events.model import AuditEvent
+from pytest_kaudit.expect.criteria import FIELDS, Criteria
+from pytest_kaudit.expect.expectation import Expectation
+from pytest_kaudit.expect.report import Prediction
+from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes
+
+_AUTHENTICATED = "system:authenticated"
+_BARRIER_PATH = "/version"
+
+
+def attributes_of_event(event: AuditEvent) -> RequestAttributes:
+    """The request attributes the apiserver's policy checker saw for a logged event."""
+    return RequestAttributes(
+        user=event.user or None,
+        groups=event.groups,
+        verb=event.verb,
+        namespace=event.namespace,
+        resource=event.resource,
+        subresource=event.subresource,
+        name=event.name,
+        api_group=event.api_group,
+        api_version=str(event.raw.get("objectRef", {}).get("apiVersion", "")),
+        path=event.path,
+        is_resource_request=event.is_resource_request,
+    )
+
+
+class KAudit:
+    """One test's view of an audited cluster.
+
+    Every request sent through :attr:`client` or :meth:`client_for` carries an Audit-ID with
+    this test's prefix, and :meth:`events` / :meth:`expect` look only at those (``scope="window"``
+    widens to everything logged while the test ran, e.g. kubectl calls).
+    """
+
+    def __init__(self, handle: ClusterHandle, *, policy: Policy | None, test_name: str,
+                 timeout: float) -> None:
+        self.handle = handle
+        self.policy = policy
+        self.default_timeout = timeout
+        token = uuid.uuid4().hex[:8]
+        self.token = token
+        self.ids = AuditIds(f"kaudit-{token}")
+        self._barrier_ids = AuditIds(f"kaudit-barrier-{token}")
+        self._user_agent = f"pytest-kaudit ({test_name[-200:]})"
+        self._log = AuditLog.tail(handle.log_source, mixed=handle.log_is_mixed)
+        self._events: list[AuditEvent] = []
+        self._clients: list[kubernetes.client.ApiClient] = []
+        self._started = time.time()
+
+    # -- clients ---------------------------------------------------------------------------
+
+    @cached_property
+    def client(self) -> kubernetes.client.ApiClient:
+        """An ``ApiClient`` acting as cluster admin (``system:masters``)."""
+        return self._new_client(self.handle.admin, None)
+
+    def client_for(self, user: str, groups: Sequence[str] = ()) -> kubernetes.client.ApiClient:
+        """An ``ApiClient`` acting as ``user`` in ``groups``; RBAC denies it unless granted.
+
+        Where the backend can mint client certificates, the client authenticates as that
+        user, so the events' ``user`` is ``user``. Otherwise (``existing`` clusters) the admin
+        impersonates it: ``user`` is then the admin and ``impersonated_user`` is ``user``.
+        """
+        groups = tuple(groups)
+        if self.handle.mint_credentials is not None:
+            return self._new_client(self.handle.mint_credentials(user, groups), None)
+        return self._new_client(self.handle.admin, (user, groups))
+
+    def _new_client(self, creds: Credentials,
+                    impersonate: tuple[str, tuple[str, ...]] | None) -> kubernetes.client.ApiClient:
+        api = make_client(self.handle, creds, self.ids, user_agent=self._user_agent,
+                          impersonate=impersonate)
+        self._clients.append(api)
+        return api
+
+    @cached_property
+    def namespace(self) -> str:
+        """A namespace of this test's own, created on first use."""
+        name = f"kaudit-{self.token}"
+        actions.ensure_namespace(self.client, name)
+        return name
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _api(self, as_user: str | None, groups: Sequence[str]) -> kubernetes.client.ApiClient:
+        return self.client if as_user is None else self.client_for(as_user, groups)
+
+    def ensure_namespace(self, name: str) -> str:
+        """Create namespace ``name`` as admin unless it exists; return its name."""
+        actions.ensure_namespace(self.client, name)
+        return name
+
+    def create_pod(self, name: str, namespace: str | None = None, *, as_user: str | None = None,
+                   groups: Sequence[str] = (), **kwargs: Any) -> Any:
+        """Create a pod (the namespace is created first if needed)."""
+        ns = self._ns(namespace)
+        return actions.create_pod(self._api(as_user, groups), name, ns, **kwargs)
+
+    def delete_pod(self, name: str, namespace: str | None = None, *, as_user: str | None = None,
+                   groups: Sequence[str] = ()) -> Any:
+        """Delete a pod (with a DeleteOptions body, as kubectl sends)."""
+        return actions.delete_pod(self._api(as_user, groups), name, self._ns(namespace))
+
+    def create_secret(self, name: str, namespace: str | None = None, *,
+                      string_data: dict[str, str] | None = None, as_user: str | None = None,
+                      groups: Sequence[str] = ()) -> Any:
+        """Create an Opaque secret."""
+        return actions.create_secret(self._api(as_user, groups), name, self._ns(namespace),
+                                     string_data)
+
+    def read_secret(self, name: str, namespace: str | None = None, *, as_user: str | None = None,
+                    groups: Sequence[str] = ()) -> Any:
+        """Get a secret."""
+        return actions.read_secret(self._api(as_user, groups), name, self._ns(namespace))
+
+    def list_secrets(self, namespace: str | None = None, *, as_user: str | None = None,
+                     groups: Sequence[str] = ()) -> Any:
+        """List the secrets of a namespace."""
+        return actions.list_secrets(self._api(as_user, groups), self._ns(namespace))
+
+    def create_configmap(self, name: str, namespace: str | None = None, *,
+                         data: dict[str, str] | None = None, as_user: str | None = None,
+                         groups: Sequence[str] = ()) -> Any:
+        """Create a ConfigMap."""
+        return actions.create_configmap(self._api(as_user, groups), name, self._ns(namespace), data)
+
+    def read_configmap(self, name: str, namespace: str | None = None, *,
+                       as_user: str | None = None, groups: Sequence[str] = ()) -> Any:
+        """Get a ConfigMap."""
+        return actions.read_configmap(self._api(as_user, groups), name, self._ns(namespace))
+
+    def watch(self, resource: str = "pods", namespace: str | None = None, *,
+              timeout_seconds: int = 1, as_user: str | None = None,
+              groups: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Watch ``resource`` until the server closes the watch after ``timeout_seconds``."""
+        return actions.watch(self._api(as_user, groups), resource, self._ns(namespace),
+                             timeout_seconds=timeout_seconds)
+
+    def _ns(self, namespace: str | None) -> str:
+        return self.namespace if namespace is None else self.ensure_namespace(namespace)
+
+    # -- events and expectations -------------------------------------------------------------
+
+    def _read(self) -> None:
+        self._events += self._log.poll()
+
+    def poll_events(self, scope: str = "test") -> list[AuditEvent]:
+        """Events logged so far: this test's requests (``test``) or all (``window``)."""
+        self._read()
+        if scope == "test":
+            prefix = self.ids.prefix + "-"
+            return [e for e in self._events if e.audit_id.startswith(prefix)]
+        if scope == "window":
+            barrier = self._barrier_ids.prefix
+            return [e for e in self._events if not e.audit_id.startswith(barrier)]
+        raise ValueError(f"scope must be 'test' or 'window', not {scope!r}")
+
+    def events(self, *, scope: str = "test", **filters: Any) -> list[AuditEvent]:
+        """Events logged so far that match ``filters`` (no waiting; see :meth:`expect`).
+
+        Filters: verb, resource, subresource, namespace, name, api_group, user,
+        impersonated_user, stage, level, code, decision, audit_id. A collection means "any of".
+        """
+        criteria = Criteria.from_filters(filters)
+        return [e for e in self.poll_events(scope) if criteria.match(e)]
+
+    def expect(self, *, scope: str = "test", **filters: Any) -> Expectation:
+        """An expectation over this test's events; finish it with ``.logged()`` or ``.not_logged()``."""
+        return Expectation(self, Criteria.from_filters(filters), scope=scope)
+
+    @property
+    def log_problems(self) -> list[str]:
+        """Lines of the log that could not be decoded during this test."""
+        return [str(p) for p in self._log.problems]
+
+    # -- the EventWindow protocol (used by Expectation) --------------------------------------
+
+    def barrier(self, timeout: float) -> str:
+        """Send a request known to be logged and wait until its event is in the log.
+
+        In blocking mode each event is written before its response completes, and in batch
+        mode events are written in order, so once the barrier's event is visible every
+        request this test sent earlier has been logged.
+        """
+        creds, path = self._barrier_request()
+        audit_id = self._barrier_ids.next_id()
+        ctx = ssl.create_default_context(cafile=str(self.handle.ca_file)) if self.handle.ca_file \
+            else ssl._create_unverified_context()
+        if creds.cert_file is not None:
+            ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
+        headers = {"Audit-ID": audit_id, "User-Agent": self._user_agent}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        req = urllib.request.Request(self.handle.server + path, headers=headers)
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            resp.read()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._read()
+            if any(e.audit_id == audit_id for e in self._events):
+                return f"barrier request {audit_id} (GET {path} as {creds.user}) is in the log"
+            if time.monotonic() >= deadline:
+                raise KauditError(
+                    f"the barrier request {audit_id} (GET {path} as {creds.user}) did not appear "
+                    f"in the audit log ({self.handle.log_source.description}) within {timeout}s; "
+                    "absence cannot be proven. Is the log path right and auditing enabled?"
+                )
+            time.sleep(0.01)
+
+    def _barrier_request(self) -> tuple[Credentials, str]:
+        if self.handle.has_barrier_rule and self.handle.mint_credentials is not None:
+            return self.handle.mint_credentials(BARRIER_USER, ()), _BARRIER_PATH
+        # A cluster whose policy we do not control: use a request the policy logs.
+        admin = self.handle.admin
+        if self.policy is not None:
+            decision = self.policy.evaluate(user=admin.user,
+                                            groups=(*admin.groups, _AUTHENTICATED),
+                                            verb="get", path=_BARRIER_PATH)
+            if decision.level != Level.NONE and len(decision.omit_stages) < 4:
+                return admin, _BARRIER_PATH
+        raise KauditError(
+            "cannot prove absence on this cluster: no barrier request is known to be logged. "
+            "Give the cluster's policy with --kaudit-policy (the plugin then picks a logged "
+            f"request), or make the policy log `get {_BARRIER_PATH}` by {admin.user}."
+        )
+
+    def decide(self, event: AuditEvent) -> Decision | None:
+        """The policy's decision for the request behind ``event``."""
+        if self.policy is None:
+            return None
+        return self.policy.evaluate_attributes(attributes_of_event(event))
+
+    def request_had_body(self, audit_id: str) -> bool | None:
+        """Whether our client sent a body with request ``audit_id``."""
+        sent = self.ids.sent.get(audit_id)
+        return sent.has_body if sent else None
+
+    def _attributes_of_sent(self, sent: SentRequest) -> RequestAttributes:
+        user, groups = sent.user, sent.groups
+        if sent.impersonated:  # the policy matches the authenticated caller, not the target
+            user, groups = self.handle.admin.user, self.handle.admin.groups
+        return RequestAttributes.from_http(sent.method, sent.path, user=user,
+                                           groups=(*groups, _AUTHENTICATED))
+
+    def predict(self, criteria: Criteria, events: Sequence[AuditEvent]) -> Prediction | None:
+        """Decide the request the criteria describe: a matching request we sent, else the criteria."""
+        if self.policy is None:
+            return None
+        for sent in self.ids.sent.values():
+            attrs = self._attributes_of_sent(sent)
+            if _attrs_match(criteria, attrs):
+                words = f"{sent.method} {sent.path} by {sent.user} (auditID {sent.audit_id})"
+                return self._prediction(attrs, words)
+        user = criteria.get("user") or self.handle.admin.user
+        groups = self.handle.admin.groups if user == self.handle.admin.user else ()
+        fields = {k: criteria.get(k) or "" for k in
+                  ("verb", "namespace", "resource", "subresource", "name", "api_group")}
+        attrs = RequestAttributes(
+            user=user, groups=(*groups, _AUTHENTICATED), api_version="",
+            path="", is_resource_request=bool(fields["resource"]), **fields)
+        words = " ".join(x for x in (fields["verb"], fields["resource"],
+                                     f"{fields['namespace']}/{fields['name']}".strip("/")) if x)
+        return self._prediction(attrs, f"{words} by {user} (no such request was sent by this test)")
+
+    def _prediction(self, attrs: RequestAttributes, words: str) -> Prediction:
+        assert self.policy is not None
+        decision = self.policy.evaluate_attributes(attrs)
+        idx = decision.rule_index
+        rule = self.policy.rules[idx] if idx is not None else None
+        return Prediction(decision=decision, rule_summary=rule.summary() if rule else None,
+                          rule_line=self.policy.rule_line(idx) if idx is not None else None,
+                          policy_source=self.policy.source or "<inline policy>", request=words)
+
+    def describe_scope(self, scope: str, count: int) -> str:
+        """Where was searched, for failure messages."""
+        which = (f"this test's requests (auditID {self.ids.prefix}-*)" if scope == "test"
+                 else "everything logged while this test ran")
+        elapsed = time.time() - self._started
+        return (f"{count} event(s) of {which} in {self.handle.log_source.description} "
+                f"({self._log.bytes_read} bytes read since the test started {elapsed:.1f}s ago)")
+
+    def close(self) -> None:
+        """Release clients and the log cursor."""
+        for api in self._clients:
+            api.close()
+        self._log.close()
+
+    def __repr__(self) -> str:
+        return f"<KAudit {self.handle.backend}:{self.handle.name} prefix={self.ids.prefix}>"
+
+
+def _attrs_match(criteria: Criteria, attrs: RequestAttributes) -> bool:
+    """Whether a sent request (as attributes) is one the criteria are about."""
+    for name in ("verb", "resource", "subresource", "namespace", "name", "api_group", "user"):
+        if name in criteria.values:
+            expected = criteria.values[name]
+            actual = getattr(attrs, name) or ""
+            if isinstance(expected, frozenset) and actual not in expected:
+                return False
+            if not isinstance(expected, frozenset) and actual != expected:
+                return False
+    return True
+
+
+__all__ = ["FIELDS", "KAudit", "attributes_of_event"]

@@ -1,0 +1,175 @@
+"""pytest hooks of pytest-kaudit: options, markers, fixtures, report sections. Thin on purpose.
+
+Under pytest-xdist every worker is its own process with its own plugin object, so each worker
+runs its own control plane (local clusters boot in seconds); nothing is shared between workers.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from pytest_kaudit.config import KauditConfig, add_options, get_config
+from pytest_kaudit.errors import KauditError, PolicyError
+from pytest_kaudit.factories import (
+    KAUDIT_KEY,
+    ClusterPool,
+    PolicyCache,
+    kaudit_fixture,
+    make_backend,
+)
+from pytest_kaudit.kaudit import KAudit
+
+MARKER = (
+    "kaudit(policy=None, flags=None): run the test against a cluster with this audit policy "
+    "(a path, YAML text or a dict) and these kube-apiserver flags ({name: value}); overrides "
+    "--kaudit-policy and adds to --kaudit-apiserver-flag. Works on tests, classes and modules."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    plugin = KauditPlugin(get_config(config))
+    config.pluginmanager.register(plugin, "kaudit-plugin")
+    config.add_cleanup(plugin.close)  # runs even after Ctrl-C or an internal error
+
+
+class KauditPlugin:
+    """Session state: the resolved config, the policy cache, the cluster pool, coverage."""
+
+    def __init__(self, cfg: KauditConfig) -> None:
+        self.cfg = cfg
+        self.policies = PolicyCache(strict=not cfg.lenient)
+        self._pool: ClusterPool | None = None
+        self.coverage = _make_coverage()
+        self._previous_sigterm: Any = None
+        if cfg.policy is not None:  # a broken session policy is a usage error, before any boot
+            try:
+                self.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
+            except (PolicyError, KauditError) as exc:
+                raise pytest.UsageError(f"--kaudit-policy: {exc}") from None
+        self._install_sigterm()
+
+    @property
+    def pool(self) -> ClusterPool:
+        """The cluster pool, created (and its backend checked) on first use."""
+        if self._pool is None:
+            self._pool = ClusterPool(make_backend(self.cfg), max_clusters=self.cfg.max_clusters)
+        return self._pool
+
+    def _install_sigterm(self) -> None:
+        """Turn SIGTERM into KeyboardInterrupt so CI cancellations tear clusters down too."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            def _interrupt(signum: int, frame: Any) -> None:
+                raise KeyboardInterrupt("SIGTERM")
+            self._previous_sigterm = signal.SIG_DFL
+            signal.signal(signal.SIGTERM, _interrupt)
+
+    def close(self) -> None:
+        """Stop every cluster; restore signal handling."""
+        if self._pool is not None:
+            self._pool.stop_all()
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    # -- fixtures ----------------------------------------------------------------------------
+
+    @pytest.fixture
+    def kaudit(self, request: pytest.FixtureRequest) -> Iterator[KAudit]:
+        """A real, audited cluster for this test: clients, actions, events and expectations.
+
+        The cluster runs the test's audit policy (``@pytest.mark.kaudit(policy=...)`` or
+        ``--kaudit-policy``) and kube-apiserver flags; it is shared by every test with the
+        same configuration. ``kaudit.expect(verb="get", resource="secrets").logged(level=
+        "Metadata")`` asserts on the log the apiserver really wrote.
+        """
+        yield from kaudit_fixture(request, self.pool, self.cfg, self.policies)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        kaudit = item.stash.get(KAUDIT_KEY, None)
+        if kaudit is None or report.when != "call":
+            return report
+        events = kaudit.poll_events("test")
+        if self.coverage is not None and kaudit.policy is not None:
+            self.coverage.record_test(kaudit.policy, kaudit, events)
+        mode = self.cfg.evidence
+        if mode == "always" or (mode == "failed" and report.failed):
+            section, props = _evidence(kaudit, events)
+            report.sections.append(("kaudit audit events", section))
+            report.user_properties.append(("kaudit_events", props))
+        return report
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        policy = self.cfg.policy or "per-test markers"
+        return f"kaudit: backend={self.cfg.backend}, policy={policy}"
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self._pool is not None and self._pool.boots:
+            boots = ", ".join(f"{name} {secs:.1f}s" for name, secs in self._pool.boots)
+            terminalreporter.write_line(f"kaudit: clusters booted: {boots}")
+        if self.coverage is not None and self.coverage.has_data():
+            terminalreporter.section("kaudit policy rule coverage")
+            terminalreporter.write_line(self.coverage.report())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.coverage is None or not self.coverage.has_data():
+            return
+        if self.cfg.coverage:
+            with open(self.cfg.coverage, "w") as fh:
+                json.dump(self.coverage.to_json(), fh, indent=2)
+        if self.cfg.fail_under is not None and self.coverage.percent() < self.cfg.fail_under:
+            session.config.stash[_COVERAGE_FAILED] = (
+                f"kaudit: policy rule coverage {self.coverage.percent():.1f}% is below "
+                f"--kaudit-fail-under={self.cfg.fail_under:g}")
+            if session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_COVERAGE_FAILED = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    message = config.stash.get(_COVERAGE_FAILED, None)
+    if message:
+        terminalreporter.write_line(message, red=True)
+
+
+def _make_coverage() -> Any:
+    try:
+        from pytest_kaudit.coverage_session import SessionCoverage
+    except ImportError:
+        return None
+    return SessionCoverage()
+
+
+def _evidence(kaudit: KAudit, events: list[Any]) -> tuple[str, str]:
+    """A readable section and a JSON property of the test's events, Secret bodies redacted."""
+    from pytest_kaudit.expect.report import describe_event
+    from pytest_kaudit.redact import redact_event
+
+    lines = [f"{len(events)} audit event(s) of this test in {kaudit.handle.log_source.description}:"]
+    lines += [f"  {describe_event(e)}" for e in events]
+    if kaudit.log_problems:
+        lines.append("undecodable log lines:")
+        lines += [f"  {p}" for p in kaudit.log_problems]
+    props = json.dumps([redact_event(dict(e.raw)) for e in events], separators=(",", ":"))
+    return "\n".join(lines), props
