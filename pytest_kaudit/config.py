@@ -38,7 +38,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("backend", "Cluster backend to run audit tests against", "local", choices=BACKENDS),
+    Option("backend", "Cluster backend: local (default; etcd + kube-apiserver processes), kind, "
+           "k3s or existing", "local", choices=BACKENDS, metavar="{local,kind,k3s,existing}"),
     Option("policy", "Audit policy file for the session (markers override it per test)",
            metavar="PATH"),
     Option("apiserver_flag", "Extra kube-apiserver flag NAME=VALUE (repeatable; ini: one per "

@@ -82,6 +82,7 @@ class PolicyCache:
         path = Path(text).expanduser()
         if not path.is_absolute():
             path = next((p for p in (base_dir / path, rootdir / path) if p.exists()), rootdir / path)
+        path = path.resolve()
         key = ("path", str(path.resolve()))
         if key not in self._cache:
             if not path.is_file():
@@ -184,7 +185,10 @@ def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: Kaudi
         spec = resolve_spec(request.node, cfg, policies)
     except (PolicyError, KauditError) as exc:
         pytest.fail(str(exc), pytrace=False)
-    handle = pool.acquire(spec)
+    try:
+        handle = pool.acquire(spec)
+    except KauditError as exc:  # our own errors explain themselves; a traceback adds noise
+        pytest.fail(str(exc), pytrace=False)
     kaudit = KAudit(handle, policy=spec.policy, test_name=request.node.nodeid,
                     timeout=cfg.timeout)
     request.node.stash[KAUDIT_KEY] = kaudit

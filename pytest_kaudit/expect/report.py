@@ -32,16 +32,16 @@ class Prediction:
     request: str                  # the request the prediction was made for, in words
 
     def describe(self) -> str:
-        """E.g. ``rule #1 (policy.yaml:14) applies, so Metadata; omitted stages: RequestReceived``."""
+        """E.g. ``rules[1] (policy.yaml:14) applies to ..., so Metadata`` plus the omitted stages."""
         d = self.decision
         where = self.policy_source or "policy"
         if d.rule_index is None:
             head = f"no rule of {where} matches {self.request}, so level None (not logged)"
         else:
             loc = f"{where}:{self.rule_line}" if self.rule_line else where
-            head = f"rule #{d.rule_index} ({loc}) applies to {self.request}, so {d.level.value}"
+            head = f"rules[{d.rule_index}] ({loc}) applies to {self.request}, so {d.level.value}"
             if self.rule_summary:
-                head += f"\n      rule #{d.rule_index}: {self.rule_summary}"
+                head += f"\n      rules[{d.rule_index}]: {self.rule_summary}"
         omitted = ", ".join(sorted(s.value for s in d.omit_stages)) or "none"
         return f"{head}\n      omitted stages: {omitted}"
 

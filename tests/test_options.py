@@ -1,0 +1,126 @@
+"""Options, ini keys, markers and early errors, through pytester (no cluster boots here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import POLICIES
+
+SHOW_CONFIG = """
+    def test_show(request):
+        plugin = request.config.pluginmanager.get_plugin("kaudit-plugin")
+        c = plugin.cfg
+        print("CFG", c.backend, c.timeout, c.lenient, c.max_clusters,
+              ",".join(f"{k}={v}" for k, v in sorted(c.apiserver_flags.items())) or "-")
+"""
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines([
+        "*Kubernetes audit-policy testing (pytest-kaudit)*",
+        "*--kaudit-backend={local,kind,k3s,existing}",
+        "*Cluster backend: local (default; etcd + kube-apiserver*",
+        "*--kaudit-apiserver-flag=NAME=VALUE*",
+        "*kaudit_timeout (string):*",
+    ])
+
+
+def test_defaults(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SHOW_CONFIG)
+    result = pytester.runpytest("-s")
+    result.stdout.fnmatch_lines(["*CFG local 10.0 False 3 -"])
+
+
+def test_ini_keys_mirror_flags(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SHOW_CONFIG)
+    pytester.makeini("""
+        [pytest]
+        kaudit_backend = kind
+        kaudit_timeout = 2.5
+        kaudit_lenient = true
+        kaudit_max_clusters = 5
+        kaudit_apiserver_flag =
+            audit-log-maxage=30
+            audit-log-maxbackup=10
+    """)
+    result = pytester.runpytest("-s")
+    result.stdout.fnmatch_lines([
+        "*CFG kind 2.5 True 5 audit-log-maxage=30,audit-log-maxbackup=10"])
+
+
+def test_cli_beats_ini(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SHOW_CONFIG)
+    pytester.makeini("""
+        [pytest]
+        kaudit_backend = kind
+        kaudit_timeout = 2.5
+    """)
+    result = pytester.runpytest("-s", "--kaudit-backend=local", "--kaudit-timeout=7",
+                                "--kaudit-apiserver-flag=--audit-log-maxsize=100")
+    result.stdout.fnmatch_lines(["*CFG local 7.0 False 3 audit-log-maxsize=100"])
+
+
+def test_bad_values_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nkaudit_timeout = soon\n")
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines(["*ini kaudit_timeout: expected a number, got 'soon'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_unknown_backend_is_refused(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--kaudit-backend=minikube")
+    result.stderr.fnmatch_lines(["*invalid choice: 'minikube'*"])
+
+
+def test_marker_is_registered_with_signature(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.kaudit(policy=None, flags=None): *"])
+
+
+def test_broken_session_policy_fails_before_any_boot(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(kaudit): pass")
+    result = pytester.runpytest(f"--kaudit-policy={POLICIES / 'brief-typos.yaml'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kaudit-policy:*", "*brief-typos.yaml:*rules[[]0[]].verb*"])
+
+
+def test_missing_policy_file_is_named(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--kaudit-policy=nope.yaml")
+    result.stderr.fnmatch_lines(["*audit policy file not found: *nope.yaml*"])
+
+
+def test_a_broken_marker_policy_fails_the_test_without_booting(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.kaudit(policy={"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                                    "rules": [{"level": "Metadata", "verb": ["get"]}]})
+        def test_x(kaudit):
+            pass
+    """)
+    result = pytester.runpytest("--kaudit-apiserver-bin=/nonexistent/kube-apiserver")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*rules[[]0[]].verb*"])
+    result.stdout.no_fnmatch_line("*kube-apiserver not found*")
+
+
+def test_no_policy_at_all_is_explained(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(kaudit): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no audit policy for this test: pass --kaudit-policy=PATH*"])
+
+
+def test_missing_binaries_say_what_was_checked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(kaudit): pass")
+    result = pytester.runpytest(f"--kaudit-policy={POLICIES / 'brief.yaml'}",
+                                "--kaudit-apiserver-bin=/nonexistent/kube-apiserver")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*kube-apiserver not found.",
+        "*Checked:",
+        "*--kaudit-apiserver-bin=/nonexistent/kube-apiserver: not an executable file",
+    ])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*binaries.py*")
