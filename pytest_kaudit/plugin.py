@@ -113,7 +113,8 @@ class KauditPlugin:
         if mode == "always" or (mode == "failed" and report.failed):
             section, props = _evidence(kaudit, events)
             report.sections.append(("kaudit audit events", section))
-            report.user_properties.append(("kaudit_events", props))
+            # item-level, so the teardown report (which junitxml reads) carries it too
+            item.user_properties.append(("kaudit_events", props))
         return report
 
     def pytest_report_header(self, config: pytest.Config) -> str:

@@ -7,6 +7,7 @@ an expectation therefore depends on what this test produced, not on the size of 
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -138,9 +139,12 @@ class FileFollower:
             if data:
                 chunks.append(Chunk(str(self.path), start, data))
             return chunks
-        # Rotated: finish the old file (it may have grown between drain and stat), then switch.
+        # Rotated: finish the old file (it may have grown between drain and stat), then read
+        # any file rotated after it (several rotations between two polls), then switch.
         data += self._drain()
         chunks.append(Chunk(f"{self.path} (rotated)", start, data, final=True))
+        for missed in self._rotated_after(mine):
+            chunks.append(Chunk(str(missed), 0, _read_whole(missed), final=True))
         os.close(self._fd)
         self._fd = None
         if current is not None:
@@ -148,6 +152,37 @@ class FileFollower:
             if self._fd is not None:
                 chunks.append(Chunk(str(self.path), 0, self._drain()))
         return chunks
+
+    def _rotated_after(self, mine: os.stat_result) -> list[Path]:
+        """Rotated siblings newer than the file we were reading, oldest first.
+
+        lumberjack names them ``<stem>-<UTC timestamp><ext>`` (``.gz`` once compressed), so
+        the name order is the time order.
+        """
+        stem, ext = self.path.stem, self.path.suffix
+        siblings = sorted(
+            [*self.path.parent.glob(f"{stem}-*{ext}"), *self.path.parent.glob(f"{stem}-*{ext}.gz")],
+            key=lambda p: p.name.removesuffix(".gz"),
+        )
+        for index, sibling in enumerate(siblings):
+            try:
+                if sibling.stat().st_ino == mine.st_ino:
+                    return siblings[index + 1:]
+            except FileNotFoundError:
+                continue
+        # Ours was compressed (new inode) or removed: take what was modified after it,
+        # minus the compressed copy of ours (same content length).
+        newer = []
+        for sibling in siblings:
+            try:
+                if sibling.stat().st_mtime < mine.st_mtime:
+                    continue
+            except FileNotFoundError:
+                continue
+            if sibling.suffix == ".gz" and len(_read_whole(sibling)) == mine.st_size:
+                continue
+            newer.append(sibling)
+        return newer
 
     def close(self) -> None:
         """Close the descriptor."""
@@ -221,6 +256,15 @@ class AuditLog:
     def close(self) -> None:
         """Release the underlying cursor."""
         self.follower.close()
+
+
+def _read_whole(path: Path) -> bytes:
+    """A rotated file's bytes, decompressed if lumberjack gzipped it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def _short(exc: Exception) -> str:

@@ -107,6 +107,11 @@ def is_long_running(event: AuditEvent) -> bool:
     return event.path.startswith("/debug/pprof/")
 
 
+def _requests_of(matched: Sequence[AuditEvent], events: Sequence[AuditEvent]) -> list[_Request]:
+    ids = {e.audit_id for e in matched}
+    return _group(e for e in events if e.audit_id in ids)
+
+
 class Expectation:
     """An expectation over this test's audit events; see :meth:`logged` and :meth:`not_logged`."""
 
@@ -166,14 +171,16 @@ class Expectation:
         deadline = time.monotonic() + (timeout if timeout is not None else self._window.default_timeout)
         while True:
             events, matched = self._matching()
-            if matched and self._complete(_group(matched), want_stages, count):
+            # a request's stages are judged on all its events: RequestReceived, for one, has
+            # no impersonatedUser or decision, so filters on those never match it
+            requests = _requests_of(matched, events)
+            if matched and self._complete(requests, want_stages, count):
                 break
             if time.monotonic() >= deadline:
                 break
             time.sleep(_POLL_INTERVAL)
 
         problems: list[str] = []
-        requests = _group(matched)
         if not matched:
             headline = (f"expected an audit event{f' at level {want_level.value}' if want_level else ''}"
                         f" matching the filters, found none")

@@ -137,3 +137,24 @@ def test_reading_stays_incremental(log_file: Path) -> None:
     assert [e.audit_id for e in log.poll()] == ["mine"]
     assert log.bytes_read == len(_line("mine"))
     assert os.path.getsize(log_file) > 100 * log.bytes_read
+
+
+def test_several_rotations_between_two_polls(log_file: Path) -> None:
+    log = AuditLog.tail(FileLogSource(log_file))
+    _append(log_file, _line("r1"))
+    log_file.rename(log_file.with_name("audit-2026-11-26T20-00-00.000.log"))
+    log_file.write_bytes(_line("r2"))
+    log_file.rename(log_file.with_name("audit-2026-11-26T20-00-01.000.log"))
+    log_file.write_bytes(_line("r3"))
+    assert [e.audit_id for e in log.poll()] == ["r1", "r2", "r3"]
+
+
+def test_a_missed_rotation_that_was_compressed(log_file: Path) -> None:
+    import gzip
+
+    log = AuditLog.tail(FileLogSource(log_file))
+    log_file.rename(log_file.with_name("audit-2026-11-26T20-00-00.000.log"))
+    middle = log_file.with_name("audit-2026-11-26T20-00-01.000.log.gz")
+    middle.write_bytes(gzip.compress(_line("compressed")))
+    log_file.write_bytes(_line("current"))
+    assert [e.audit_id for e in log.poll()] == ["compressed", "current"]

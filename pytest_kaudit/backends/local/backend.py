@@ -199,6 +199,8 @@ class LocalBackend:
                 "apiserver": f"{binaries.apiserver} ({binaries.version_text})",
                 "etcd": str(binaries.etcd),
                 "apiserver log": str(apiserver.log_file),
+                "apiserver pid": str(apiserver.process.pid if apiserver.process else ""),
+                "etcd pid": str(etcd.process.pid if etcd.process else ""),
                 "boot seconds": f"{time.monotonic() - started:.2f}",
             },
         )

@@ -1,0 +1,17 @@
+"""The example compliance suite (the brief's scenarios) against the real local apiserver."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
+from tests.conftest import EXAMPLES
+
+
+def test_brief_compliance_suite_passes_on_the_real_apiserver(
+    pytester: pytest.Pytester, control_plane_binaries: ControlPlaneBinaries
+) -> None:
+    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*test_webapp_pod_delete_logged_with_both_bodies PASSED*",
+                                 "kaudit: clusters booted: kaudit-local-*"])
