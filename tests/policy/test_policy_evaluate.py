@@ -74,7 +74,10 @@ SEMANTICS = [
 
 @pytest.mark.parametrize(("fragment", "request_kwargs", "matches", "version"), SEMANTICS)
 def test_semantics_table(
-    fragment: str, request_kwargs: dict[str, Any], matches: bool, version: str | None
+    fragment: str,
+    request_kwargs: dict[str, Any],
+    matches: bool,  # noqa: FBT001
+    version: str | None,
 ) -> None:
     decision = one_rule(fragment, version).evaluate(**request_kwargs)
     assert (decision.rule_index == 0) is matches
@@ -106,7 +109,7 @@ def test_omit_stages_union_and_default() -> None:
     )
     assert p.evaluate(user="a", path="/x").omit_stages == {Stage.REQUEST_RECEIVED, Stage.PANIC}
     unmatched = p.evaluate(user="b", path="/x")
-    assert unmatched == Decision(Level.NONE, frozenset({Stage.REQUEST_RECEIVED}), False, None)
+    assert unmatched == Decision(Level.NONE, frozenset({Stage.REQUEST_RECEIVED}))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +117,9 @@ def test_omit_stages_union_and_default() -> None:
     [(False, None, False), (True, None, True), (True, False, False), (False, True, True)],
 )
 def test_omit_managed_fields_precedence(
-    global_value: bool, rule_value: bool | None, expected: bool
+    global_value: bool,  # noqa: FBT001
+    rule_value: bool | None,  # noqa: FBT001
+    expected: bool,  # noqa: FBT001
 ) -> None:
     rule = "" if rule_value is None else f"  omitManagedFields: {str(rule_value).lower()}\n"
     p = policy(f"omitManagedFields: {str(global_value).lower()}\nrules:\n- level: Request\n{rule}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -209,11 +210,12 @@ def test_wrong_case_level_is_dropped_then_required() -> None:
 
 
 @pytest.mark.parametrize("strict", [True, False])
-def test_duplicate_keys_last_wins(strict: bool) -> None:
+def test_duplicate_keys_last_wins(strict: bool) -> None:  # noqa: FBT001
     text = HEADER + "rules:\n- level: None\n  level: Metadata\n"
     if strict:
         (problem,) = problems_of(text)
-        assert (problem.code, problem.field, problem.line) == ("duplicate-field", "rules[0].level", 5)
+        assert (problem.code, problem.field) == ("duplicate-field", "rules[0].level")
+        assert problem.line == 5
         assert problem.hint == "remove one of them (first at line 4)"
         assert "keeps only the last value" in problem.message
     else:
@@ -299,10 +301,9 @@ def test_brief_shape() -> None:
 def test_fixture_round_trip_through_to_dict(name: str) -> None:
     loaded = Policy.load(FIXTURES / name)
     again = Policy.from_dict(loaded.to_dict(), source="dict")
-    assert again.rules == tuple(
-        type(r)(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "line": again.rules[i].line})
-        for i, r in enumerate(loaded.rules)
-    )
+    assert [dataclasses.replace(r, line=None) for r in again.rules] == [
+        dataclasses.replace(r, line=None) for r in loaded.rules
+    ]
     json.dumps(loaded.to_dict())
     assert again.text.startswith("apiVersion: audit.k8s.io/v1\n")
 

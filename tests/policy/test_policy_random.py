@@ -70,7 +70,7 @@ def random_policy(rng: random.Random, version: str) -> Policy:
         doc["omitStages"] = rng.sample(STAGES, 1)
     if rng.random() < 0.3:
         doc["omitManagedFields"] = True
-    return Policy.from_dict(doc, target_version=version)
+    return Policy.from_dict(doc, target_version=version, strict=False)
 
 
 def random_request(rng: random.Random) -> RequestAttributes:
@@ -96,22 +96,23 @@ def random_request(rng: random.Random) -> RequestAttributes:
 def test_compiled_matcher_agrees_with_reference(version: str) -> None:
     rng = random.Random(f"matcher-{version}")
     checked = 0
-    for _ in range(300):
+    for _ in range(200):
         p = random_policy(rng, version)
-        for _ in range(150):
+        for _ in range(120):
             attrs = random_request(rng)
-            assert p.evaluate_attributes(attrs) == reference_evaluate(p, attrs), (p.to_dict(), attrs)
+            expected = reference_evaluate(p, attrs)
+            assert p.evaluate_attributes(attrs) == expected, (p.to_dict(), attrs)
             checked += 1
-    assert checked == 45_000
+    assert checked == 24_000
 
 
 @pytest.mark.parametrize("version", ["1.20", "1.36"])
 def test_shadowing_is_sound(version: str) -> None:
     rng = random.Random(f"shadow-{version}")
     wildcard = version >= "1.36"
-    requests = [random_request(rng) for _ in range(1500)]
+    requests = [random_request(rng) for _ in range(1000)]
     covered_pairs = 0
-    for _ in range(400):
+    for _ in range(300):
         p = random_policy(rng, version)
         for j, later in enumerate(p.rules):
             for i in range(j):

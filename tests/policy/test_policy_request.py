@@ -128,5 +128,5 @@ def test_bare_watch_prefix_is_rejected_like_the_apiserver() -> None:
         ("GET", "/healthz", False),
     ],
 )
-def test_is_long_running(method: str, path: str, expected: bool) -> None:
+def test_is_long_running(method: str, path: str, expected: bool) -> None:  # noqa: FBT001
     assert RequestAttributes.from_http(method, path).is_long_running is expected

@@ -75,7 +75,8 @@ DNS = (
         pytest.param(  # 6
             "rules:\n- level: None\n  resources:\n  - group: rbac.authorization.k8s.io/v1beta1\n",
             None,
-            [f'rules[0].resources.group: Invalid value: "rbac.authorization.k8s.io/v1beta1": {DNS}'],
+            ['rules[0].resources.group: Invalid value: '
+             f'"rbac.authorization.k8s.io/v1beta1": {DNS}'],
             id="6-group-with-version",
         ),
         pytest.param(
