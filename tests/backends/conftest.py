@@ -26,19 +26,24 @@ def control_plane_binaries() -> object:
     try:
         return find_binaries()
     except BinaryNotFound as exc:
-        pytest.fail(f"the kind double needs the real control plane binaries:\n{exc}",
-                    pytrace=False)
+        pytest.fail(f"the kind double needs the real control plane binaries:\n{exc}", pytrace=False)
 
 
 def _delete_all(env: dict[str, str]) -> None:
     """Kill every fake cluster of this state dir (its detached processes included)."""
-    subprocess.run([str(DOUBLES / "kind"), "delete", "clusters", "--all"], env=env,
-                   capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [str(DOUBLES / "kind"), "delete", "clusters", "--all"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture
-def double_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-               control_plane_binaries: object) -> Iterator[dict[str, str]]:
+def double_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, control_plane_binaries: object
+) -> Iterator[dict[str, str]]:
     """PATH with the doubles first; private state, HOME and kind state dirs; cleaned after."""
     home = tmp_path / "home"
     home.mkdir(mode=0o700)

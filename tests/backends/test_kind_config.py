@@ -21,9 +21,7 @@ from pytest_kaudit.policy import Policy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
 import fakekind_model as model  # noqa: E402
 
-POLICY = Policy.from_yaml(
-    "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
-)
+POLICY = Policy.from_yaml("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
 SPEC = ClusterSpec(policy=POLICY, flags={"audit-log-maxsize": "1", "audit-log-maxbackup": "2"})
 DIRS = kc.host_dirs(Path("/srv/kaudit/c1"))
 IMAGES = {
@@ -35,10 +33,12 @@ IMAGES = {
 KINDS = {"v0.31.0": (0, 31, 0), "v0.32.0": (0, 32, 0)}
 
 
-def build(image: str | None = None, base: dict[str, Any] | None = None,
-          spec: ClusterSpec = SPEC) -> dict[str, Any]:
-    return kc.build_kind_config(name="kaudit-t", flags=spec.flags, dirs=DIRS, node_image=image,
-                                base_config=base)
+def build(
+    image: str | None = None, base: dict[str, Any] | None = None, spec: ClusterSpec = SPEC
+) -> dict[str, Any]:
+    return kc.build_kind_config(
+        name="kaudit-t", flags=spec.flags, dirs=DIRS, node_image=image, base_config=base
+    )
 
 
 def the_patch(config: dict[str, Any]) -> dict[str, Any]:
@@ -83,10 +83,16 @@ def test_config_uses_the_portable_spelling(image: str) -> None:
     assert args["audit-log-path"] == "/var/log/kubernetes/kaudit/audit.log"
     assert args["audit-log-maxsize"] == "1"
     assert [v["mountPath"] for v in patch["apiServer"]["extraVolumes"]] == [
-        kc.NODE_POLICY_DIR, kc.NODE_LOG_DIR]
+        kc.NODE_POLICY_DIR,
+        kc.NODE_LOG_DIR,
+    ]
     # directories, not files, are mounted: a policy replaced by rename stays visible
     assert node["extraMounts"] == [
-        {"hostPath": "/srv/kaudit/c1/policy", "containerPath": kc.NODE_POLICY_DIR, "readOnly": True},
+        {
+            "hostPath": "/srv/kaudit/c1/policy",
+            "containerPath": kc.NODE_POLICY_DIR,
+            "readOnly": True,
+        },
         {"hostPath": "/srv/kaudit/c1/log", "containerPath": kc.NODE_LOG_DIR},
     ]
 
@@ -124,13 +130,17 @@ def test_kind_double_model_puts_audit_flags_and_volumes_into_the_apiserver_pod(
 
 def test_base_config_is_merged_not_replaced() -> None:
     base = {
-        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": "ignored",
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": "ignored",
         "featureGates": {"SomeGate": True},
         "nodes": [
-            {"role": "control-plane",
-             "extraMounts": [{"hostPath": "/data", "containerPath": "/data"}],
-             "extraPortMappings": [{"containerPort": 80, "hostPort": 8080}],
-             "kubeadmConfigPatches": ["kind: InitConfiguration\n"]},
+            {
+                "role": "control-plane",
+                "extraMounts": [{"hostPath": "/data", "containerPath": "/data"}],
+                "extraPortMappings": [{"containerPort": 80, "hostPort": 8080}],
+                "kubeadmConfigPatches": ["kind: InitConfiguration\n"],
+            },
             {"role": "worker"},
         ],
     }
@@ -154,8 +164,17 @@ def test_base_config_without_control_plane_gets_one_first() -> None:
     ("base", "message"),
     [
         ({"apiVersion": "kind.x-k8s.io/v1alpha3"}, "kind.x-k8s.io/v1alpha4"),
-        ({"nodes": [{"role": "control-plane", "extraMounts": [
-            {"hostPath": "/x", "containerPath": kc.NODE_LOG_DIR}]}]}, "kaudit owns"),
+        (
+            {
+                "nodes": [
+                    {
+                        "role": "control-plane",
+                        "extraMounts": [{"hostPath": "/x", "containerPath": kc.NODE_LOG_DIR}],
+                    }
+                ]
+            },
+            "kaudit owns",
+        ),
     ],
 )
 def test_base_config_conflicts_are_refused(base: dict[str, Any], message: str) -> None:
@@ -174,13 +193,19 @@ def test_render_kind_config_round_trips_and_passes_the_strict_decoder(tmp_path: 
 def test_policy_file_carries_generation_and_barrier_rules_before_the_users() -> None:
     document = yaml.safe_load(kc.render_policy(SPEC))
     generation, barrier, *rest = document["rules"]
-    assert generation == {"level": "Request", "users": [BARRIER_USER],
-                          "nonResourceURLs": [kc.generation_path(kc.policy_generation(SPEC))]}
+    assert generation == {
+        "level": "Request",
+        "users": [BARRIER_USER],
+        "nonResourceURLs": [kc.generation_path(kc.policy_generation(SPEC))],
+    }
     assert barrier == {"level": "Metadata", "users": [BARRIER_USER]}
     assert rest == [{"level": "Metadata"}]
     Policy.from_dict(document, strict=True)  # the apiserver would accept it
-    other = ClusterSpec(policy=Policy.from_yaml(
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n"))
+    other = ClusterSpec(
+        policy=Policy.from_yaml(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n"
+        )
+    )
     assert kc.policy_generation(other) != kc.policy_generation(SPEC)
 
 
@@ -215,8 +240,9 @@ def _versioned(config: dict[str, Any]) -> None:
 
 def _list_form(config: dict[str, Any]) -> None:
     patch = the_patch(config)
-    patch["apiServer"]["extraArgs"] = [{"name": k, "value": v}
-                                       for k, v in patch["apiServer"]["extraArgs"].items()]
+    patch["apiServer"]["extraArgs"] = [
+        {"name": k, "value": v} for k, v in patch["apiServer"]["extraArgs"].items()
+    ]
     _set_patch(config, patch)
 
 
@@ -239,19 +265,38 @@ def _no_log_volume(config: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda c: c["nodes"][0]["extraMounts"].pop(0), "--audit-policy-file=/etc/kubernetes/kaudit/policy.yaml does not reach the host"),
-        (_wrong_mount_path, "--audit-policy-file=/etc/kubernetes/kaudit/policy.yaml does not reach the host"),
-        (_no_log_volume, "--audit-log-path=/var/log/kubernetes/kaudit/audit.log does not reach the host"),
-        (_versioned, "declares apiVersion kubeadm.k8s.io/v1beta4 but kind generates kubeadm.k8s.io/v1beta3"),
+        (
+            lambda c: c["nodes"][0]["extraMounts"].pop(0),
+            "--audit-policy-file=/etc/kubernetes/kaudit/policy.yaml does not reach the host",
+        ),
+        (
+            _wrong_mount_path,
+            "--audit-policy-file=/etc/kubernetes/kaudit/policy.yaml does not reach the host",
+        ),
+        (
+            _no_log_volume,
+            "--audit-log-path=/var/log/kubernetes/kaudit/audit.log does not reach the host",
+        ),
+        (
+            _versioned,
+            "declares apiVersion kubeadm.k8s.io/v1beta4 but kind generates kubeadm.k8s.io/v1beta3",
+        ),
         (_list_form, "gives apiServer.extraArgs as a list, but kubeadm.k8s.io/v1beta3 needs a map"),
         (_unquoted, "is not a string"),
     ],
-    ids=["mount-deleted", "wrong-mountPath", "volume-deleted", "versioned-patch", "list-on-v1beta3",
-         "unquoted"],
+    ids=[
+        "mount-deleted",
+        "wrong-mountPath",
+        "volume-deleted",
+        "versioned-patch",
+        "list-on-v1beta3",
+        "unquoted",
+    ],
 )
 def test_preflight_reports_miswired_configs(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
-    problems = kc.check_kind_config(_mutated(mutate), dirs=DIRS,
-                                    kubeadm_version="kubeadm.k8s.io/v1beta3")
+    problems = kc.check_kind_config(
+        _mutated(mutate), dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3"
+    )
     assert any(message in p for p in problems), problems
 
 
@@ -259,8 +304,9 @@ def test_preflight_accepts_list_form_when_versioned_for_v1beta4() -> None:
     config = build(IMAGES["1.36"])
     patch = the_patch(config)
     patch["apiVersion"] = "kubeadm.k8s.io/v1beta4"
-    patch["apiServer"]["extraArgs"] = [{"name": k, "value": v}
-                                       for k, v in patch["apiServer"]["extraArgs"].items()]
+    patch["apiServer"]["extraArgs"] = [
+        {"name": k, "value": v} for k, v in patch["apiServer"]["extraArgs"].items()
+    ]
     _set_patch(config, patch)
     assert kc.check_kind_config(config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta4") == []
 

@@ -48,7 +48,9 @@ def api_for(handle: ClusterHandle, user: str | None = None) -> client.CoreV1Api:
     return client.CoreV1Api(client.ApiClient(cfg))
 
 
-def wait_for_events(source: Any, audit_log: AuditLog, predicate: Any, timeout: float = 10) -> list[Any]:
+def wait_for_events(
+    source: Any, audit_log: AuditLog, predicate: Any, timeout: float = 10
+) -> list[Any]:
     deadline = time.monotonic() + timeout
     found: list[Any] = []
     while time.monotonic() < deadline:
@@ -60,8 +62,9 @@ def wait_for_events(source: Any, audit_log: AuditLog, predicate: Any, timeout: f
 
 
 def kind(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["kind", *args], input=stdin, capture_output=True, text=True,
-                          timeout=180, check=False)
+    return subprocess.run(
+        ["kind", *args], input=stdin, capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 def test_kind_double_start_call_read_log_stop(double_env: dict[str, str]) -> None:
@@ -80,9 +83,12 @@ def test_kind_double_start_call_read_log_stop(double_env: dict[str, str]) -> Non
         audit_log = AuditLog.tail(handle.log_source)
         api = api_for(handle)
         name = f"cm-{os.getpid()}"
-        api.create_namespaced_config_map("default", {"metadata": {"name": name}, "data": {"k": "v"}})
-        events = wait_for_events(handle.log_source, audit_log,
-                                 lambda e: e.resource == "configmaps" and e.name == name)
+        api.create_namespaced_config_map(
+            "default", {"metadata": {"name": name}, "data": {"k": "v"}}
+        )
+        events = wait_for_events(
+            handle.log_source, audit_log, lambda e: e.resource == "configmaps" and e.name == name
+        )
         assert str(events[0].level.value) == "RequestResponse"
         with pytest.raises(client.ApiException) as denied:
             api_for(handle, "alice").list_namespaced_secret("default")
@@ -116,16 +122,19 @@ def test_kind_double_reconfigure_restarts_apiserver_or_recreates(
         assert not [e for e in audit_log.poll() if e.resource == "configmaps"]
 
         started = time.monotonic()
-        recreated = backend.reconfigure(changed, ClusterSpec(policy=OTHER_POLICY,
-                                                             flags={"audit-log-maxbackup": "3"}))
+        recreated = backend.reconfigure(
+            changed, ClusterSpec(policy=OTHER_POLICY, flags={"audit-log-maxbackup": "3"})
+        )
         recreate_seconds = time.monotonic() - started
         assert recreated is not None and recreated.name != handle.name
         assert recreated.apiserver_flags["audit-log-maxbackup"] == "3"
         assert handle.name not in kind("get", "clusters").stdout
         record_property("reconfigure_restart_seconds", round(restart_seconds, 2))
         record_property("reconfigure_recreate_seconds", round(recreate_seconds, 2))
-        print(f"kind double: policy change by restart {restart_seconds:.1f}s, "
-              f"flag change by re-create {recreate_seconds:.1f}s")
+        print(
+            f"kind double: policy change by restart {restart_seconds:.1f}s, "
+            f"flag change by re-create {recreate_seconds:.1f}s"
+        )
         handle = recreated
     finally:
         backend.stop(handle)
@@ -147,15 +156,19 @@ def test_kind_double_reuse_and_keep(double_env: dict[str, str]) -> None:
     assert handle.name not in kind("get", "clusters").stdout
 
 
-def test_kind_double_stale_clusters_are_reported_and_cleaned(double_env: dict[str, str],
-                                                             tmp_path: Path) -> None:
+def test_kind_double_stale_clusters_are_reported_and_cleaned(
+    double_env: dict[str, str], tmp_path: Path
+) -> None:
     stale = "kaudit-crashed-run"
-    assert kind("create", "cluster", "--name", stale, "--kubeconfig",
-                str(tmp_path / "kc")).returncode == 0
+    assert (
+        kind("create", "cluster", "--name", stale, "--kubeconfig", str(tmp_path / "kc")).returncode
+        == 0
+    )
     owner = Path(os.environ["KAUDIT_KIND_STATE_DIR"]) / stale
     owner.mkdir(parents=True)
-    (owner / "owner.json").write_text(json.dumps({"pid": 2**22 + 1, "host": os.uname().nodename,
-                                                  "keep": False}))
+    (owner / "owner.json").write_text(
+        json.dumps({"pid": 2**22 + 1, "host": os.uname().nodename, "keep": False})
+    )
     backend = KindBackend(clean_stale=True)
     assert backend.stale_clusters() == [stale]
     handle = backend.start(ClusterSpec(policy=POLICY))
@@ -179,19 +192,29 @@ def test_kind_double_log_read_through_docker_exec(double_env: dict[str, str]) ->
         backend.stop(handle)
 
 
-@pytest.mark.parametrize(("kind_version", "image", "api"), [
-    ("v0.32.0", "kindest/node:v1.36.1@sha256:0000", "kubeadm.k8s.io/v1beta4"),
-    ("v0.20.0", "kindest/node:v1.27.16@sha256:0000", "kubeadm.k8s.io/v1beta3"),
-])
-def test_kind_double_boots_across_kubeadm_versions(double_env: dict[str, str],
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   kind_version: str, image: str, api: str) -> None:
+@pytest.mark.parametrize(
+    ("kind_version", "image", "api"),
+    [
+        ("v0.32.0", "kindest/node:v1.36.1@sha256:0000", "kubeadm.k8s.io/v1beta4"),
+        ("v0.20.0", "kindest/node:v1.27.16@sha256:0000", "kubeadm.k8s.io/v1beta3"),
+    ],
+)
+def test_kind_double_boots_across_kubeadm_versions(
+    double_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind_version: str,
+    image: str,
+    api: str,
+) -> None:
     monkeypatch.setenv("KAUDIT_DOUBLE_KIND_VERSION", kind_version)
     backend = KindBackend(node_image=image)
     handle = backend.start(ClusterSpec(policy=POLICY, flags={"audit-log-maxsize": "5"}))
     try:
-        conf = subprocess.run(["docker", "exec", handle.details["node"], "cat",
-                               "/kind/kubeadm.conf"], capture_output=True, check=True).stdout
+        conf = subprocess.run(
+            ["docker", "exec", handle.details["node"], "cat", "/kind/kubeadm.conf"],
+            capture_output=True,
+            check=True,
+        ).stdout
         cluster = next(d for d in yaml.safe_load_all(conf) if d["kind"] == "ClusterConfiguration")
         assert cluster["apiVersion"] == api
         assert handle.apiserver_flags["audit-log-maxsize"] == "5"
@@ -201,8 +224,9 @@ def test_kind_double_boots_across_kubeadm_versions(double_env: dict[str, str],
         backend.stop(handle)
 
 
-def test_kind_double_podman_provider_uses_podman_cli(double_env: dict[str, str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kind_double_podman_provider_uses_podman_cli(
+    double_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KIND_EXPERIMENTAL_PROVIDER", "podman")
     backend = KindBackend()
     handle = backend.start(ClusterSpec(policy=POLICY))
@@ -215,14 +239,19 @@ def test_kind_double_podman_provider_uses_podman_cli(double_env: dict[str, str],
 # ----------------------------------------------------------------------------- early errors
 
 
-def test_kind_double_no_docker_daemon_fails_before_booting(double_env: dict[str, str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kind_double_no_docker_daemon_fails_before_booting(
+    double_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KAUDIT_DOUBLE_DOCKER_DOWN", "1")
-    with pytest.raises(BackendError, match=r"(?s)`docker info` exited 1.*Is the docker daemon running"):
+    with pytest.raises(
+        BackendError, match=r"(?s)`docker info` exited 1.*Is the docker daemon running"
+    ):
         KindBackend().start(ClusterSpec(policy=POLICY))
 
 
-def test_kind_missing_names_where_it_looked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_kind_missing_names_where_it_looked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("KIND_PATH", raising=False)
     with pytest.raises(BinaryNotFound) as exc:
@@ -230,16 +259,21 @@ def test_kind_missing_names_where_it_looked(monkeypatch: pytest.MonkeyPatch, tmp
     assert f"PATH ({tmp_path})" in str(exc.value) and "install kind" in str(exc.value)
 
 
-def test_kind_double_too_old_kind_is_refused(double_env: dict[str, str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kind_double_too_old_kind_is_refused(
+    double_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KAUDIT_DOUBLE_KIND_VERSION", "v0.17.0")
-    with pytest.raises(BackendError, match=r"kind v0\.17\.0 is too old: .* needs kind >= v0\.20\.0"):
+    with pytest.raises(
+        BackendError, match=r"kind v0\.17\.0 is too old: .* needs kind >= v0\.20\.0"
+    ):
         KindBackend().start(ClusterSpec(policy=POLICY))
 
 
 def test_kind_double_rejected_policy_fails_before_booting(double_env: dict[str, str]) -> None:
-    old = Policy.from_yaml("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n",
-                           target_version=(1, 20))
+    old = Policy.from_yaml(
+        "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n",
+        target_version=(1, 20),
+    )
     with pytest.raises(PolicyError, match="refusing to boot kube-apiserver v1.31"):
         KindBackend(node_image=IMAGE_131).start(ClusterSpec(policy=old))
     assert kind("get", "clusters").stdout == ""
@@ -281,28 +315,50 @@ def versioned_v1beta4(config: dict[str, Any]) -> dict[str, Any]:
 
 def list_form_args(config: dict[str, Any]) -> dict[str, Any]:
     patch = _patch_of(config)
-    patch["apiServer"]["extraArgs"] = [{"name": k, "value": v}
-                                       for k, v in patch["apiServer"]["extraArgs"].items()]
+    patch["apiServer"]["extraArgs"] = [
+        {"name": k, "value": v} for k, v in patch["apiServer"]["extraArgs"].items()
+    ]
     return _set_patch(config, patch)
 
 
 MISWIRED = [
     # (transform, what real kind/kubeadm does (the double), what the backend reports)
-    (drop_policy_mount, r"BootError", r"(?s)`kind create cluster` failed.*wait-control-plane.*"
-     r"last lines of its log.*policy\.yaml: no such file or directory"),
-    (wrong_mount_path, r"BootError", r"(?s)`kind create cluster` failed.*policy\.yaml: no such file"),
-    (drop_log_volume, r"BackendError", r"(?s)not provably live: no audit event for the probe.*"
-     r"Neither the host .* nor the node .* receives audit events.*extraVolumes"),
-    (versioned_v1beta4, r"BackendError", r"(?s)does not run the audit flags we asked for:.*"
-     r"--audit-policy-file: expected '/etc/kubernetes/kaudit/policy.yaml', running '<not set>'"
-     r".*dropped silently"),
-    (list_form_args, r"BootError", r"(?s)failed to init node with kubeadm.*cannot unmarshal "
-     r"array into Go struct field APIServer.apiServer.extraArgs of type map\[string\]string"),
+    (
+        drop_policy_mount,
+        r"BootError",
+        r"(?s)`kind create cluster` failed.*wait-control-plane.*"
+        r"last lines of its log.*policy\.yaml: no such file or directory",
+    ),
+    (
+        wrong_mount_path,
+        r"BootError",
+        r"(?s)`kind create cluster` failed.*policy\.yaml: no such file",
+    ),
+    (
+        drop_log_volume,
+        r"BackendError",
+        r"(?s)not provably live: no audit event for the probe.*"
+        r"Neither the host .* nor the node .* receives audit events.*extraVolumes",
+    ),
+    (
+        versioned_v1beta4,
+        r"BackendError",
+        r"(?s)does not run the audit flags we asked for:.*"
+        r"--audit-policy-file: expected '/etc/kubernetes/kaudit/policy.yaml', running '<not set>'"
+        r".*dropped silently",
+    ),
+    (
+        list_form_args,
+        r"BootError",
+        r"(?s)failed to init node with kubeadm.*cannot unmarshal "
+        r"array into Go struct field APIServer.apiServer.extraArgs of type map\[string\]string",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("transform", "error", "message"), MISWIRED,
-                         ids=[m[0].__name__ for m in MISWIRED])
+@pytest.mark.parametrize(
+    ("transform", "error", "message"), MISWIRED, ids=[m[0].__name__ for m in MISWIRED]
+)
 def test_kind_double_miswired_config_fails_like_kind_and_is_reported(
     double_env: dict[str, str], transform: Any, error: str, message: str
 ) -> None:
@@ -315,7 +371,9 @@ def test_kind_double_miswired_config_fails_like_kind_and_is_reported(
     assert kind("get", "clusters").stdout == ""  # nothing left running
 
 
-@pytest.mark.parametrize("transform", [m[0] for m in MISWIRED], ids=[m[0].__name__ for m in MISWIRED])
+@pytest.mark.parametrize(
+    "transform", [m[0] for m in MISWIRED], ids=[m[0].__name__ for m in MISWIRED]
+)
 def test_kind_double_preflight_catches_miswiring_without_booting(
     double_env: dict[str, str], transform: Any
 ) -> None:
@@ -323,3 +381,51 @@ def test_kind_double_preflight_catches_miswiring_without_booting(
     with pytest.raises(BackendError, match="would boot a cluster that does not audit as asked"):
         backend.start(ClusterSpec(policy=POLICY))
     assert kind("get", "clusters").stdout == ""
+
+
+def test_kind_double_cli_subset_behaves_like_kind(double_env: dict[str, str]) -> None:
+    """What the double promises about kind's CLI (docs/cluster-mechanics.md §2.3)."""
+    none = kind("get", "clusters")
+    assert none.returncode == 0 and none.stdout == "" and "No kind clusters found." in none.stderr
+    assert kind("delete", "cluster", "--name", "absent").returncode == 0  # idempotent
+    created = kind("create", "cluster", "--name", "plain", "--wait", "1s")  # no --kubeconfig
+    assert created.returncode == 0, created.stderr
+    home_config = yaml.safe_load((Path.home() / ".kube" / "config").read_text())
+    assert home_config["current-context"] == "kind-plain"  # the side effect kaudit avoids
+    again = kind("create", "cluster", "--name", "plain")
+    assert 'node(s) already exist for a cluster with the name "plain"' in again.stderr
+    assert kind("get", "kubeconfig", "--name", "plain").stdout.count("https://127.0.0.1:") == 1
+    assert (
+        kind("get", "kubeconfig", "--name", "plain", "--internal").stdout.count(
+            "https://plain-control-plane:6443"
+        )
+        == 1
+    )
+    assert kind("get", "nodes", "--name", "plain").stdout.split() == ["plain-control-plane"]
+    ps = subprocess.run(
+        ["docker", "ps", "--filter", "label=io.x-k8s.kind.cluster=plain", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ps.stdout.split() == ["plain-control-plane"]
+    assert kind("delete", "cluster", "--name", "plain").returncode == 0
+    assert "kind-plain" not in (Path.home() / ".kube" / "config").read_text()
+    bad = kind(
+        "create",
+        "cluster",
+        "--config",
+        "-",
+        stdin="kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnode: []\n",
+    )
+    assert "field node not found in type v1alpha4.Cluster" in bad.stderr and bad.returncode == 1
+
+
+def test_kind_double_config_dump_writes_the_generated_config(
+    double_env: dict[str, str], tmp_path: Path
+) -> None:
+    dump = tmp_path / "kind.yaml"
+    backend = KindBackend(config_dump=dump, config_transform=drop_policy_mount)
+    with pytest.raises(BackendError):
+        backend.start(ClusterSpec(policy=POLICY))
+    assert yaml.safe_load(dump.read_text())["kind"] == "Cluster"

@@ -27,13 +27,20 @@ V1BETA4 = "kubeadm.k8s.io/v1beta4"
 
 # Default node image per kind release (Kubernetes version), [src] defaults/image.go.
 DEFAULT_IMAGES = {
-    (0, 20): "kindest/node:v1.27.3", (0, 21): "kindest/node:v1.29.1",
-    (0, 22): "kindest/node:v1.29.2", (0, 23): "kindest/node:v1.30.0",
-    (0, 24): "kindest/node:v1.31.0", (0, 25): "kindest/node:v1.31.2",
-    (0, 26): "kindest/node:v1.32.0", (0, 27): "kindest/node:v1.32.2",
-    (0, 28): "kindest/node:v1.33.1", (0, 29): "kindest/node:v1.33.1",
-    (0, 30): "kindest/node:v1.34.0", (0, 31): "kindest/node:v1.35.0",
-    (0, 32): "kindest/node:v1.36.1", (0, 33): "kindest/node:v1.37.0",
+    (0, 20): "kindest/node:v1.27.3",
+    (0, 21): "kindest/node:v1.29.1",
+    (0, 22): "kindest/node:v1.29.2",
+    (0, 23): "kindest/node:v1.30.0",
+    (0, 24): "kindest/node:v1.31.0",
+    (0, 25): "kindest/node:v1.31.2",
+    (0, 26): "kindest/node:v1.32.0",
+    (0, 27): "kindest/node:v1.32.2",
+    (0, 28): "kindest/node:v1.33.1",
+    (0, 29): "kindest/node:v1.33.1",
+    (0, 30): "kindest/node:v1.34.0",
+    (0, 31): "kindest/node:v1.35.0",
+    (0, 32): "kindest/node:v1.36.1",
+    (0, 33): "kindest/node:v1.37.0",
 }
 
 
@@ -48,27 +55,62 @@ class KubeadmError(Exception):
 # ----------------------------------------------------------------------------- strict schema
 
 _STR, _BOOL, _INT = "string", "bool", "int32"
-_MOUNT = ("Mount", {"containerPath": _STR, "hostPath": _STR, "readOnly": _BOOL,
-                    "selinuxRelabel": _BOOL, "propagation": _STR})
-_PORT = ("PortMapping", {"containerPort": _INT, "hostPort": _INT, "listenAddress": _STR,
-                         "protocol": _STR})
+_MOUNT = (
+    "Mount",
+    {
+        "containerPath": _STR,
+        "hostPath": _STR,
+        "readOnly": _BOOL,
+        "selinuxRelabel": _BOOL,
+        "propagation": _STR,
+    },
+)
+_PORT = (
+    "PortMapping",
+    {"containerPort": _INT, "hostPort": _INT, "listenAddress": _STR, "protocol": _STR},
+)
 _JSON6902 = ("PatchJSON6902", {"group": _STR, "version": _STR, "kind": _STR, "patch": _STR})
-_NODE = ("Node", {
-    "role": _STR, "image": _STR, "labels": ("map", _STR),
-    "extraMounts": ("list", _MOUNT), "extraPortMappings": ("list", _PORT),
-    "kubeadmConfigPatches": ("list", _STR), "kubeadmConfigPatchesJSON6902": ("list", _JSON6902),
-})
-_NETWORKING = ("Networking", {
-    "ipFamily": _STR, "apiServerPort": _INT, "apiServerAddress": _STR, "podSubnet": _STR,
-    "serviceSubnet": _STR, "disableDefaultCNI": _BOOL, "kubeProxyMode": _STR,
-    "dnsSearch": ("list", _STR),
-})
-_CLUSTER = ("Cluster", {
-    "kind": _STR, "apiVersion": _STR, "name": _STR, "nodes": ("list", _NODE),
-    "networking": _NETWORKING, "featureGates": ("map", _BOOL), "runtimeConfig": ("map", _STR),
-    "kubeadmConfigPatches": ("list", _STR), "kubeadmConfigPatchesJSON6902": ("list", _JSON6902),
-    "containerdConfigPatches": ("list", _STR), "containerdConfigPatchesJSON6902": ("list", _STR),
-})
+_NODE = (
+    "Node",
+    {
+        "role": _STR,
+        "image": _STR,
+        "labels": ("map", _STR),
+        "extraMounts": ("list", _MOUNT),
+        "extraPortMappings": ("list", _PORT),
+        "kubeadmConfigPatches": ("list", _STR),
+        "kubeadmConfigPatchesJSON6902": ("list", _JSON6902),
+    },
+)
+_NETWORKING = (
+    "Networking",
+    {
+        "ipFamily": _STR,
+        "apiServerPort": _INT,
+        "apiServerAddress": _STR,
+        "podSubnet": _STR,
+        "serviceSubnet": _STR,
+        "disableDefaultCNI": _BOOL,
+        "kubeProxyMode": _STR,
+        "dnsSearch": ("list", _STR),
+    },
+)
+_CLUSTER = (
+    "Cluster",
+    {
+        "kind": _STR,
+        "apiVersion": _STR,
+        "name": _STR,
+        "nodes": ("list", _NODE),
+        "networking": _NETWORKING,
+        "featureGates": ("map", _BOOL),
+        "runtimeConfig": ("map", _STR),
+        "kubeadmConfigPatches": ("list", _STR),
+        "kubeadmConfigPatchesJSON6902": ("list", _JSON6902),
+        "containerdConfigPatches": ("list", _STR),
+        "containerdConfigPatchesJSON6902": ("list", _STR),
+    },
+)
 
 
 def decode_kind_config(text: str) -> dict[str, Any]:
@@ -83,18 +125,24 @@ def decode_kind_config(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("unable to decode config: not a mapping")
     if data.get("kind") != "Cluster":
-        raise ConfigError(f'unknown kind "{data.get("kind")}" for apiVersion "{data.get("apiVersion")}"')
+        raise ConfigError(
+            f'unknown kind "{data.get("kind")}" for apiVersion "{data.get("apiVersion")}"'
+        )
     if data.get("apiVersion") != "kind.x-k8s.io/v1alpha4":
-        raise ConfigError(f'unknown apiVersion: {data.get("apiVersion")}')
+        raise ConfigError(f"unknown apiVersion: {data.get('apiVersion')}")
     errors: list[str] = []
     _check(node, _CLUSTER, errors)
     if errors:
-        raise ConfigError("unable to decode config: yaml: unmarshal errors:\n"
-                          + "\n".join(f"  {e}" for e in errors))
+        raise ConfigError(
+            "unable to decode config: yaml: unmarshal errors:\n"
+            + "\n".join(f"  {e}" for e in errors)
+        )
     for n in data.get("nodes") or []:
         for m in n.get("extraMounts") or []:
             if m.get("propagation", "None") not in ("None", "HostToContainer", "Bidirectional"):
-                raise ConfigError(f"unable to decode config: unknown propagation {m['propagation']!r}")
+                raise ConfigError(
+                    f"unable to decode config: unknown propagation {m['propagation']!r}"
+                )
     return data
 
 
@@ -122,8 +170,10 @@ def _check(node: yaml.Node, schema: Any, errors: list[str]) -> None:
             return
         for key, value in node.value:
             if key.value not in fields:
-                errors.append(f"line {key.start_mark.line + 1}: field {key.value} not found in "
-                              f"type v1alpha4.{type_name}")
+                errors.append(
+                    f"line {key.start_mark.line + 1}: field {key.value} not found in "
+                    f"type v1alpha4.{type_name}"
+                )
                 continue
             _check(value, fields[key.value], errors)
         return
@@ -138,11 +188,13 @@ def _check(node: yaml.Node, schema: Any, errors: list[str]) -> None:
 
 
 def _tag(node: yaml.Node) -> str:
-    return {"MappingNode": "!!map", "SequenceNode": "!!seq"}.get(type(node).__name__,
-                                                               f"!!{node.tag.rsplit(':', 1)[-1]}")
+    return {"MappingNode": "!!map", "SequenceNode": "!!seq"}.get(
+        type(node).__name__, f"!!{node.tag.rsplit(':', 1)[-1]}"
+    )
 
 
 # ----------------------------------------------------------------------------- versions
+
 
 def parse_kind_version(text: str) -> tuple[int, int, int]:
     """``v0.31.0`` -> (0, 31, 0)."""
@@ -156,8 +208,9 @@ def image_version(image: str) -> tuple[int, int, int]:
     """Kubernetes version of a node image from its tag (``kindest/node:v1.31.12@sha…``)."""
     m = re.search(r":v(\d+)\.(\d+)\.(\d+)", image)
     if not m:
-        raise ConfigError(f"cannot tell the Kubernetes version of image {image!r} (fake kind "
-                          "needs a vX.Y.Z tag)")
+        raise ConfigError(
+            f"cannot tell the Kubernetes version of image {image!r} (fake kind needs a vX.Y.Z tag)"
+        )
     return int(m[1]), int(m[2]), int(m[3])
 
 
@@ -172,47 +225,73 @@ def kubeadm_version(kind: tuple[int, int, int], k8s: tuple[int, int, int]) -> st
 
 # ----------------------------------------------------------------------------- generation
 
+
 def _args(api: str, values: dict[str, str]) -> Any:
     if api == V1BETA4:
         return [{"name": k, "value": v} for k, v in values.items()]
     return dict(values)
 
 
-def generate_kubeadm(config: dict[str, Any], *, name: str, api: str,
-                     k8s: tuple[int, int, int]) -> list[dict[str, Any]]:
+def generate_kubeadm(
+    config: dict[str, Any], *, name: str, api: str, k8s: tuple[int, int, int]
+) -> list[dict[str, Any]]:
     """The documents kind's template renders before patches."""
-    apiserver_args = {"runtime-config": ",".join(
-        f"{k}={v}" for k, v in (config.get("runtimeConfig") or {}).items())}
+    apiserver_args = {
+        "runtime-config": ",".join(
+            f"{k}={v}" for k, v in (config.get("runtimeConfig") or {}).items()
+        )
+    }
     gates = config.get("featureGates") or {}
     if gates:
         apiserver_args["feature-gates"] = ",".join(
-            f"{k}={str(v).lower()}" for k, v in sorted(gates.items()))
+            f"{k}={str(v).lower()}" for k, v in sorted(gates.items())
+        )
     networking = config.get("networking") or {}
     cluster = {
-        "apiVersion": api, "kind": "ClusterConfiguration",
+        "apiVersion": api,
+        "kind": "ClusterConfiguration",
         "metadata": {"name": "config"},
         "kubernetesVersion": "v%d.%d.%d" % k8s,
         "clusterName": name,
         "controlPlaneEndpoint": f"{name}-control-plane:6443",
-        "apiServer": {"certSANs": ["localhost", "127.0.0.1"],
-                      "extraArgs": _args(api, apiserver_args)},
+        "apiServer": {
+            "certSANs": ["localhost", "127.0.0.1"],
+            "extraArgs": _args(api, apiserver_args),
+        },
         "controllerManager": {"extraArgs": _args(api, {"enable-hostpath-provisioner": "true"})},
         "scheduler": {"extraArgs": _args(api, {})},
-        "networking": {"podSubnet": networking.get("podSubnet", "10.244.0.0/16"),
-                       "serviceSubnet": networking.get("serviceSubnet", "10.96.0.0/16")},
+        "networking": {
+            "podSubnet": networking.get("podSubnet", "10.244.0.0/16"),
+            "serviceSubnet": networking.get("serviceSubnet", "10.96.0.0/16"),
+        },
     }
-    init = {"apiVersion": api, "kind": "InitConfiguration", "metadata": {"name": "config"},
-            "localAPIEndpoint": {"advertiseAddress": "172.18.0.2", "bindPort": 6443},
-            "nodeRegistration": {"criSocket": "unix:///run/containerd/containerd.sock",
-                                 "kubeletExtraArgs": _args(api, {"node-ip": "172.18.0.2"})}}
-    kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-               "metadata": {"name": "config"}, "cgroupDriver": "systemd"}
-    proxy = {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
-             "metadata": {"name": "config"}, "mode": networking.get("kubeProxyMode", "iptables")}
+    init = {
+        "apiVersion": api,
+        "kind": "InitConfiguration",
+        "metadata": {"name": "config"},
+        "localAPIEndpoint": {"advertiseAddress": "172.18.0.2", "bindPort": 6443},
+        "nodeRegistration": {
+            "criSocket": "unix:///run/containerd/containerd.sock",
+            "kubeletExtraArgs": _args(api, {"node-ip": "172.18.0.2"}),
+        },
+    }
+    kubelet = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "metadata": {"name": "config"},
+        "cgroupDriver": "systemd",
+    }
+    proxy = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "metadata": {"name": "config"},
+        "mode": networking.get("kubeProxyMode", "iptables"),
+    }
     return [cluster, init, kubelet, proxy]
 
 
 # ----------------------------------------------------------------------------- patches
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: maps merge key by key, null deletes, anything else replaces."""
@@ -227,12 +306,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-_ARG_PATHS = (("apiServer", "extraArgs"), ("controllerManager", "extraArgs"),
-              ("scheduler", "extraArgs"), ("etcd", "local", "extraArgs"),
-              ("nodeRegistration", "kubeletExtraArgs"))
+_ARG_PATHS = (
+    ("apiServer", "extraArgs"),
+    ("controllerManager", "extraArgs"),
+    ("scheduler", "extraArgs"),
+    ("etcd", "local", "extraArgs"),
+    ("nodeRegistration", "kubeletExtraArgs"),
+)
 
 
-def _v1beta4_merge(target: dict[str, Any], patch: dict[str, Any], *, versioned: bool) -> dict[str, Any]:
+def _v1beta4_merge(
+    target: dict[str, Any], patch: dict[str, Any], *, versioned: bool
+) -> dict[str, Any]:
     """kind >= v0.32 merging into a v1beta4 document (``kubeadm_merge.go``)."""
     patch = copy.deepcopy(patch)
     target = copy.deepcopy(target)
@@ -269,7 +354,9 @@ def _v1beta4_merge(target: dict[str, Any], patch: dict[str, Any], *, versioned: 
     return merged
 
 
-def _walk(doc: dict[str, Any], path: tuple[str, ...], *, create: bool = False) -> dict[str, Any] | None:
+def _walk(
+    doc: dict[str, Any], path: tuple[str, ...], *, create: bool = False
+) -> dict[str, Any] | None:
     for key in path:
         nxt = doc.get(key)
         if not isinstance(nxt, dict):
@@ -280,8 +367,9 @@ def _walk(doc: dict[str, Any], path: tuple[str, ...], *, create: bool = False) -
     return doc
 
 
-def apply_patches(docs: list[dict[str, Any]], patches: list[str], *,
-                  kind: tuple[int, int, int]) -> list[dict[str, Any]]:
+def apply_patches(
+    docs: list[dict[str, Any]], patches: list[str], *, kind: tuple[int, int, int]
+) -> list[dict[str, Any]]:
     """Apply merge patches the way kind's ``patch.KubeYAML`` does (unused patches are dropped)."""
     docs = copy.deepcopy(docs)
     for text in patches:
@@ -301,7 +389,9 @@ def apply_patches(docs: list[dict[str, Any]], patches: list[str], *,
     return docs
 
 
-def apply_json6902(docs: list[dict[str, Any]], patches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def apply_json6902(
+    docs: list[dict[str, Any]], patches: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Minimal RFC 6902 (add/replace/remove) for ``kubeadmConfigPatchesJSON6902``."""
     docs = copy.deepcopy(docs)
     for p in patches:
@@ -309,7 +399,12 @@ def apply_json6902(docs: list[dict[str, Any]], patches: list[dict[str, Any]]) ->
             group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
             if p.get("kind") != doc.get("kind"):
                 continue
-            if p.get("group") and p["group"] != group or p.get("version") and p["version"] != version:
+            if (
+                p.get("group")
+                and p["group"] != group
+                or p.get("version")
+                and p["version"] != version
+            ):
                 continue
             for op in yaml.safe_load(p.get("patch") or "[]") or []:
                 _json_op(doc, op)
@@ -338,13 +433,18 @@ def _json_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- kubeadm decode
 
-def kubeadm_decode(docs: list[dict[str, Any]], *, k8s: tuple[int, int, int]) -> tuple[dict[str, Any], list[str]]:
+
+def kubeadm_decode(
+    docs: list[dict[str, Any]], *, k8s: tuple[int, int, int]
+) -> tuple[dict[str, Any], list[str]]:
     """Decode the ClusterConfiguration as kubeadm would: (document, warnings) or KubeadmError."""
     cluster = next(d for d in docs if d.get("kind") == "ClusterConfiguration")
     api = cluster.get("apiVersion")
     if api == V1BETA3 and k8s[:2] >= (1, 37):
-        raise KubeadmError(f'no kind "ClusterConfiguration" is registered for version "{api}" '
-                           f'in scheme "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"')
+        raise KubeadmError(
+            f'no kind "ClusterConfiguration" is registered for version "{api}" '
+            f'in scheme "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"'
+        )
     warnings: list[str] = []
     server = cluster.get("apiServer") or {}
     known = {"certSANs", "extraArgs", "extraVolumes", "timeoutForControlPlane", "extraEnvs"}
@@ -355,28 +455,40 @@ def kubeadm_decode(docs: list[dict[str, Any]], *, k8s: tuple[int, int, int]) -> 
     where = "Go struct field APIServer.apiServer.extraArgs"
     if api == V1BETA4:
         if isinstance(args, dict):
-            raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: json: cannot "
-                               f"unmarshal object into {where} of type []v1beta4.Arg")
+            raise KubeadmError(
+                f"error unmarshaling JSON: while decoding JSON: json: cannot "
+                f"unmarshal object into {where} of type []v1beta4.Arg"
+            )
         for arg in args or []:
             if not isinstance(arg.get("value"), str):
-                raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: json: cannot "
-                                   f"unmarshal {_json_type(arg.get('value'))} into Go struct "
-                                   "field Arg.apiServer.extraArgs.value of type string")
+                raise KubeadmError(
+                    f"error unmarshaling JSON: while decoding JSON: json: cannot "
+                    f"unmarshal {_json_type(arg.get('value'))} into Go struct "
+                    "field Arg.apiServer.extraArgs.value of type string"
+                )
     else:
         if isinstance(args, list):
-            raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: json: cannot "
-                               f"unmarshal array into {where} of type map[string]string")
+            raise KubeadmError(
+                f"error unmarshaling JSON: while decoding JSON: json: cannot "
+                f"unmarshal array into {where} of type map[string]string"
+            )
         for value in (args or {}).values():
             if not isinstance(value, str):
-                raise KubeadmError(f"error unmarshaling JSON: while decoding JSON: json: cannot "
-                                   f"unmarshal {_json_type(value)} into {where} of type string")
+                raise KubeadmError(
+                    f"error unmarshaling JSON: while decoding JSON: json: cannot "
+                    f"unmarshal {_json_type(value)} into {where} of type string"
+                )
     for vol in server.get("extraVolumes") or []:
         if not isinstance(vol, dict) or not vol.get("hostPath") or not vol.get("mountPath"):
-            raise KubeadmError(f"invalid extraVolumes entry {vol!r}: hostPath and mountPath are required")
+            raise KubeadmError(
+                f"invalid extraVolumes entry {vol!r}: hostPath and mountPath are required"
+            )
         if "readOnly" in vol and not isinstance(vol["readOnly"], bool):
-            raise KubeadmError("error unmarshaling JSON: while decoding JSON: json: cannot "
-                               f"unmarshal {_json_type(vol['readOnly'])} into Go struct field "
-                               "HostPathMount.apiServer.extraVolumes.readOnly of type bool")
+            raise KubeadmError(
+                "error unmarshaling JSON: while decoding JSON: json: cannot "
+                f"unmarshal {_json_type(vol['readOnly'])} into Go struct field "
+                "HostPathMount.apiServer.extraVolumes.readOnly of type bool"
+            )
     return cluster, warnings
 
 
@@ -434,22 +546,40 @@ def apiserver_manifest(cluster: dict[str, Any]) -> dict[str, Any]:
     mounts = [{"name": n, "mountPath": p, "readOnly": True} for n, p, _ in _DEFAULT_VOLUMES]
     volumes = [{"name": n, "hostPath": {"path": p, "type": t}} for n, p, t in _DEFAULT_VOLUMES]
     for vol in (cluster.get("apiServer") or {}).get("extraVolumes") or []:
-        mounts.append({"name": vol["name"], "mountPath": vol["mountPath"],
-                       "readOnly": bool(vol.get("readOnly", False))})
-        volumes.append({"name": vol["name"],
-                        "hostPath": {"path": vol["hostPath"], "type": vol.get("pathType", "")}})
+        mounts.append(
+            {
+                "name": vol["name"],
+                "mountPath": vol["mountPath"],
+                "readOnly": bool(vol.get("readOnly", False)),
+            }
+        )
+        volumes.append(
+            {
+                "name": vol["name"],
+                "hostPath": {"path": vol["hostPath"], "type": vol.get("pathType", "")},
+            }
+        )
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "kube-apiserver", "namespace": "kube-system",
-                     "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "kube-apiserver",
+            "namespace": "kube-system",
+            "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+        },
         "spec": {
             "hostNetwork": True,
-            "containers": [{
-                "name": "kube-apiserver",
-                "image": "registry.k8s.io/kube-apiserver",
-                "command": ["kube-apiserver", *(f"--{k}={v}" for k, v in sorted(flags.items()))],
-                "volumeMounts": mounts,
-            }],
+            "containers": [
+                {
+                    "name": "kube-apiserver",
+                    "image": "registry.k8s.io/kube-apiserver",
+                    "command": [
+                        "kube-apiserver",
+                        *(f"--{k}={v}" for k, v in sorted(flags.items())),
+                    ],
+                    "volumeMounts": mounts,
+                }
+            ],
             "volumes": volumes,
         },
     }

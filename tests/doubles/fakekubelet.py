@@ -41,8 +41,15 @@ import yaml  # noqa: E402
 from fakenode import cluster_dir, load_cluster, resolve_node_path  # noqa: E402
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-_LOOPBACK_OWNED = {"etcd-servers", "secure-port", "bind-address", "advertise-address",
-                   "etcd-cafile", "etcd-certfile", "etcd-keyfile"}
+_LOOPBACK_OWNED = {
+    "etcd-servers",
+    "secure-port",
+    "bind-address",
+    "advertise-address",
+    "etcd-cafile",
+    "etcd-certfile",
+    "etcd-keyfile",
+}
 
 
 class Kubelet:
@@ -63,26 +70,32 @@ class Kubelet:
         self.state = "Pending"
         self.message = ""
         self.not_before = 0.0
-        self.stopped = False   # sandbox stopped by crictl stopp: no restarts until rmp
+        self.stopped = False  # sandbox stopped by crictl stopp: no restarts until rmp
         self.running = True
 
     # -------------------------------------------------------------- reporting
 
     def report(self) -> None:
         data = {
-            "pod_id": self.pod_id, "container_id": self.container_id,
+            "pod_id": self.pod_id,
+            "container_id": self.container_id,
             "pid": self.proc.pid if self.proc and self.proc.poll() is None else None,
-            "restart_count": max(self.restarts, 0), "state": self.state,
-            "message": self.message, "port": self.record.get("apiserver_port"),
-            "log": self.log_node_path() if self.pod_id else "", "manifest_hash": self.hash,
+            "restart_count": max(self.restarts, 0),
+            "state": self.state,
+            "message": self.message,
+            "port": self.record.get("apiserver_port"),
+            "log": self.log_node_path() if self.pod_id else "",
+            "manifest_hash": self.hash,
         }
         tmp = self.dir / "runtime.json.tmp"
         tmp.write_text(json.dumps(data))
         tmp.replace(self.dir / "runtime.json")
 
     def log_node_path(self) -> str:
-        return (f"/var/log/pods/kube-system_kube-apiserver-{self.node['name']}_{self.pod_id}"
-                f"/kube-apiserver/{max(self.restarts, 0)}.log")
+        return (
+            f"/var/log/pods/kube-system_kube-apiserver-{self.node['name']}_{self.pod_id}"
+            f"/kube-apiserver/{max(self.restarts, 0)}.log"
+        )
 
     def node_path(self, path: str) -> tuple[Path, bool]:
         return resolve_node_path(self.record, self.node, path)
@@ -119,13 +132,22 @@ class Kubelet:
                 host.parent.mkdir(parents=True, exist_ok=True)
                 host.touch()
             elif kind == "Directory" and not host.is_dir():
-                return self.fail_create(f'MountVolume.SetUp failed for volume "{m["name"]}" : '
-                                        f"hostPath type check failed: {source['path']} is not a directory")
+                return self.fail_create(
+                    f'MountVolume.SetUp failed for volume "{m["name"]}" : '
+                    f"hostPath type check failed: {source['path']} is not a directory"
+                )
             elif kind == "File" and not host.is_file():
-                return self.fail_create(f'MountVolume.SetUp failed for volume "{m["name"]}" : '
-                                        f"hostPath type check failed: {source['path']} is not a file")
-            mounts.append((m["mountPath"].rstrip("/"), source["path"].rstrip("/"),
-                           bool(m.get("readOnly")) or node_ro))
+                return self.fail_create(
+                    f'MountVolume.SetUp failed for volume "{m["name"]}" : '
+                    f"hostPath type check failed: {source['path']} is not a file"
+                )
+            mounts.append(
+                (
+                    m["mountPath"].rstrip("/"),
+                    source["path"].rstrip("/"),
+                    bool(m.get("readOnly")) or node_ro,
+                )
+            )
         rootfs = self.dir / "containers" / self.container_id / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
 
@@ -137,7 +159,7 @@ class Kubelet:
                         best = (mount_path, node_path, ro)
             if best is None:
                 return rootfs / path.lstrip("/"), False
-            host, node_ro = self.node_path(best[1] + path[len(best[0]):])
+            host, node_ro = self.node_path(best[1] + path[len(best[0]) :])
             return host, best[2] or node_ro
 
         flags: dict[str, str] = {}
@@ -151,15 +173,20 @@ class Kubelet:
             if value.startswith("/"):
                 host, ro = in_pod(value)
                 if name == "audit-log-path" and ro:
-                    return self.crash(log_host, f"Error: failed to open log file {value}: "
-                                      "open: read-only file system")
+                    return self.crash(
+                        log_host,
+                        f"Error: failed to open log file {value}: open: read-only file system",
+                    )
                 value = str(host)
             runtime[name] = value
         self.message = ""
         out = log_host.open("ab")
         self.proc = subprocess.Popen(
             [str(self.binaries().apiserver), *(f"--{k}={v}" for k, v in runtime.items())],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
         out.close()
         self.state = "Running"
@@ -202,7 +229,7 @@ class Kubelet:
             fh.write(text + "\n")
         self.state = "CrashLoopBackOff"
         self.message = "Back-off restarting failed container"
-        self.not_before = time.monotonic() + min(0.5 * 2 ** self.restarts, 5.0)
+        self.not_before = time.monotonic() + min(0.5 * 2**self.restarts, 5.0)
         self.report()
 
     def kill_container(self) -> None:
@@ -270,7 +297,7 @@ class Kubelet:
                     self.proc = None
                     self.state = "CrashLoopBackOff"
                     self.message = "Back-off restarting failed container"
-                    self.not_before = time.monotonic() + min(0.5 * 2 ** self.restarts, 5.0)
+                    self.not_before = time.monotonic() + min(0.5 * 2**self.restarts, 5.0)
                     self.report()
                 if self.proc is None and time.monotonic() >= self.not_before:
                     self.start_container(manifest)

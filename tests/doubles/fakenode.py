@@ -86,8 +86,11 @@ def resolve_node_path(record: dict[str, Any], node: dict[str, Any], path: str) -
         prefix = mount["containerPath"].rstrip("/")
         if path == prefix or path.startswith(prefix + "/"):
             if best is None or len(prefix) > best[0]:
-                best = (len(prefix), Path(mount["hostPath"] + path[len(prefix):]),
-                        bool(mount.get("readOnly")))
+                best = (
+                    len(prefix),
+                    Path(mount["hostPath"] + path[len(prefix) :]),
+                    bool(mount.get("readOnly")),
+                )
     if best is not None:
         return best[1], best[2]
     return node_root(record, node) / path.lstrip("/"), False

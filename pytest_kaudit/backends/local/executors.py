@@ -115,8 +115,14 @@ class _LoggedExecutor(Executor):
                 handle.close()
 
     def is_alive(self) -> bool:
-        """True while the child runs."""
-        return self.process is not None and self.process.poll() is None
+        """True while the child runs (a zombie not yet reaped counts as dead)."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except FileNotFoundError:
+            return True  # not Linux: poll() is all we have
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 class EtcdExecutor(_LoggedExecutor):

@@ -1,0 +1,151 @@
+"""The ``existing`` backend: a cluster somebody else runs, reached through a kubeconfig.
+
+Nothing is started or stopped. The policy is whatever the cluster runs (point ``policy`` at
+a copy so expectations can explain their predictions); there is no barrier rule, and no CA
+key, so per-user clients fall back to impersonation by the admin. The audit log is read from
+a local file, from a command (``ssh node sudo cat …``, ``docker exec …``), or from the
+apiserver pod's stdout when it runs with ``--audit-log-path=-``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
+from pytest_kaudit.backends._logsources import CommandLogSource
+from pytest_kaudit.backends._probe import server_version, wait_ready
+from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec
+from pytest_kaudit.errors import BackendError
+from pytest_kaudit.events.log import FileLogSource, LogSource
+
+log = logging.getLogger(__name__)
+
+
+class ExistingBackend:
+    """Use a running cluster as is.
+
+    Args:
+        kubeconfig: path of the kubeconfig (client certificate or token auth).
+        context: context to use; default the file's current-context.
+        log_path: the audit log as a file readable on this host.
+        log_command: a command printing the log (string or argv); ``{offset}`` /
+            ``{offset1}`` placeholders make reads incremental (``tail -c +{offset1} …``).
+        log_pod: ``namespace/pod[/container]`` of the apiserver, read with ``kubectl logs``,
+            when the cluster runs ``--audit-log-path=-`` (non-JSON lines are skipped).
+        policy: path of a copy of the cluster's audit policy, for explanations.
+    """
+
+    name = "existing"
+
+    def __init__(
+        self,
+        kubeconfig: str | os.PathLike[str],
+        context: str | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        log_command: str | Sequence[str] | None = None,
+        policy: str | os.PathLike[str] | None = None,
+        *,
+        log_pod: str | None = None,
+        kubectl_bin: str = "kubectl",
+    ) -> None:
+        given = [x for x in (log_path, log_command, log_pod) if x]
+        if len(given) != 1:
+            raise BackendError(
+                "the existing backend needs exactly one way to read the audit log: "
+                "log_path (a file on this host), log_command (e.g. 'ssh node sudo tail -c "
+                "+{offset1} /var/log/kubernetes/audit.log') or log_pod (namespace/pod of the "
+                f"apiserver with --audit-log-path=-); got {len(given)}"
+            )
+        self.kubeconfig = Path(kubeconfig).expanduser()
+        self.context = context
+        self.log_path = Path(log_path) if log_path else None
+        self.log_command = (
+            shlex.split(log_command)
+            if isinstance(log_command, str)
+            else list(log_command)
+            if log_command
+            else None
+        )
+        self.log_pod = log_pod
+        self.kubectl_bin = kubectl_bin
+        self.policy_path = Path(policy) if policy else None
+
+    def log_source(self) -> tuple[LogSource, bool]:
+        """The configured log source and whether it interleaves non-audit output."""
+        if self.log_path is not None:
+            return FileLogSource(self.log_path), False
+        if self.log_command is not None:
+            return CommandLogSource(self.log_command), False
+        assert self.log_pod is not None
+        parts = self.log_pod.split("/")
+        if len(parts) not in (2, 3):
+            raise BackendError(f"log_pod {self.log_pod!r}: expected namespace/pod[/container]")
+        argv = [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            argv += ["--context", self.context]
+        argv += ["logs", "-n", parts[0], parts[1]]
+        if len(parts) == 3:
+            argv += ["-c", parts[2]]
+        return CommandLogSource(
+            argv, json_only=True, description=f"kubectl logs {self.log_pod}"
+        ), True
+
+    def start(self, spec: ClusterSpec) -> ClusterHandle:
+        """Check the cluster answers and the log is readable; nothing is booted."""
+        workdir = Path(tempfile.mkdtemp(prefix="kaudit-existing-"))
+        workdir.chmod(0o700)
+        try:
+            server, ca_file, admin = credentials_from_kubeconfig(
+                self.kubeconfig, self.context, workdir
+            )
+            try:
+                wait_ready(server, ca_file, timeout=spec.timeout)
+            except TimeoutError as exc:
+                raise BackendError(
+                    f"the existing cluster at {server} is not ready: {exc}"
+                ) from None
+            source, mixed = self.log_source()
+            follower = source.follow(from_start=False)  # fails now if the log is unreadable
+            follower.close()
+            if self.log_path is not None and not os.access(self.log_path, os.R_OK):
+                raise BackendError(f"audit log {self.log_path} is not readable by this user")
+            policy = spec.policy
+            if self.policy_path is not None:
+                from pytest_kaudit.policy import Policy
+
+                policy = Policy.load(self.policy_path)
+            return ClusterHandle(
+                backend=self.name,
+                name=self.context or server,
+                server=server,
+                ca_file=ca_file,
+                admin=admin,
+                kubeconfig=self.kubeconfig,
+                log_source=source,
+                log_is_mixed=mixed,
+                apiserver_flags={},
+                version=server_version(server, ca_file, admin),
+                spec=ClusterSpec(policy=policy, flags=dict(spec.flags), timeout=spec.timeout),
+                mint_credentials=None,
+                has_barrier_rule=False,
+                workdir=workdir,
+                details={"kubeconfig": str(self.kubeconfig), "log": source.description},
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
+        """The policy of a cluster we do not own cannot be changed."""
+        return None
+
+    def stop(self, handle: ClusterHandle) -> None:
+        """Only our private copies of the credentials are removed; the cluster stays."""
+        if handle.workdir is not None:
+            shutil.rmtree(handle.workdir, ignore_errors=True)

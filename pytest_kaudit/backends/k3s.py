@@ -1,0 +1,251 @@
+"""The ``k3s`` backend: a k3s server container (testcontainers' ``K3SContainer``).
+
+k3s runs kube-apiserver inside its own process, so the audit flags are plain
+``--kube-apiserver-arg=audit-*`` paths inside the container (no kubeadm volume layer).
+The policy and log directories are bind-mounted; the log is pre-created 0644 so it stays
+readable on a rootful engine. Never run here (no Docker): only the command and volume
+construction is tested.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_kaudit.backends import kind_config as kc
+from pytest_kaudit.backends._clientcert import CertMinter, write_private
+from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
+from pytest_kaudit.backends._probe import prove_policy_live, server_version, wait_ready
+from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, validate_spec
+from pytest_kaudit.errors import BackendError, BootError
+from pytest_kaudit.events.log import FileLogSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IMAGE = "rancher/k3s:v1.31.4-k3s1"
+CONTAINER_POLICY_DIR = "/kaudit/policy"
+CONTAINER_LOG_DIR = "/kaudit/log"
+#: k3s signs client certificates with this CA (the serving CA is server-ca.*).
+CLIENT_CA = "/var/lib/rancher/k3s/server/tls/client-ca"
+
+
+def apiserver_args(spec: ClusterSpec) -> dict[str, str]:
+    """The kube-apiserver flags k3s is asked to pass: our audit paths, then the user's."""
+    args = {"audit-log-path": f"{CONTAINER_LOG_DIR}/{kc.LOG_FILE}"}
+    if spec.policy is not None:
+        args["audit-policy-file"] = f"{CONTAINER_POLICY_DIR}/{kc.POLICY_FILE}"
+    args.update({k.lstrip("-"): str(v) for k, v in spec.flags.items()})
+    return args
+
+
+def k3s_command(spec: ClusterSpec, host: str) -> list[str]:
+    """The ``k3s server`` argv: testcontainers' defaults plus one arg per apiserver flag.
+
+    ``--tls-san=<host>`` is kept so the certificate is valid for a remote DOCKER_HOST.
+    """
+    return [
+        "server",
+        "--disable",
+        "traefik",
+        f"--tls-san={host}",
+        *(f"--kube-apiserver-arg={k}={v}" for k, v in apiserver_args(spec).items()),
+    ]
+
+
+def k3s_volumes(workdir: Path) -> list[tuple[str, str, str]]:
+    """(host, container, mode) bind mounts: policy read-only, log read-write."""
+    return [
+        (str(workdir / "policy"), CONTAINER_POLICY_DIR, "ro"),
+        (str(workdir / "log"), CONTAINER_LOG_DIR, "rw"),
+    ]
+
+
+def _default_container_factory(image: str) -> Any:
+    try:
+        from testcontainers.community.k3s import K3SContainer  # testcontainers >= 4.15
+    except ImportError:
+        try:
+            from testcontainers.k3s import K3SContainer  # <= 4.14
+        except ImportError:
+            raise BackendError(
+                "the k3s backend needs testcontainers: pip install 'pytest-kaudit[k3s]'"
+            ) from None
+    try:
+        return K3SContainer(image=image)  # talks to the Docker API already
+    except Exception as exc:  # docker.errors.DockerException and friends
+        raise BackendError(
+            f"the k3s backend cannot reach a Docker engine: {exc}\n"
+            "Start Docker (or set DOCKER_HOST), or use --kaudit-backend=local."
+        ) from None
+
+
+class K3sBackend:
+    """One k3s container per cluster.
+
+    Args:
+        image: k3s image (docker tags use ``-k3s1``, not ``+k3s1``).
+        reuse: accepted for option symmetry; testcontainers cannot reuse a container
+            (testcontainers-python#109), so a new one is always started (logged).
+        keep: leave the container running on stop (remove it yourself with docker rm -f).
+        container_factory: builds the container from the image (tests pass a fake).
+    """
+
+    name = "k3s"
+
+    def __init__(
+        self,
+        image: str | None = None,
+        *,
+        reuse: bool = False,
+        keep: bool = False,
+        container_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.image = image or DEFAULT_IMAGE
+        self.reuse = reuse
+        self.keep = keep
+        if reuse:
+            log.warning(
+                "k3s backend: reuse is not supported (testcontainers cannot reuse "
+                "containers); every run starts a new k3s container"
+            )
+        self.container_factory = container_factory or _default_container_factory
+        self._containers: dict[str, Any] = {}
+
+    def target_version(self) -> tuple[int, int] | None:
+        """Kubernetes minor from the image tag, if it has one."""
+        return kc.node_image_version(self.image)
+
+    def configure(self, container: Any, spec: ClusterSpec, workdir: Path) -> Any:
+        """Override K3SContainer's command (set in its __init__) and add our mounts."""
+        container.with_command(k3s_command(spec, container.get_container_host_ip()))
+        for host, target, mode in k3s_volumes(workdir):
+            container.with_volume_mapping(host, target, mode)
+        return container
+
+    def prepare(self, spec: ClusterSpec, workdir: Path) -> None:
+        """Write the policy; pre-create the log 0644 (k3s would create it 0600 as root)."""
+        (workdir / "policy").mkdir(mode=0o755)
+        (workdir / "log").mkdir(mode=0o755)
+        (workdir / "policy" / kc.POLICY_FILE).write_text(kc.render_policy(spec))
+        log_file = workdir / "log" / kc.LOG_FILE
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT, 0o644))
+        log_file.chmod(0o644)
+
+    def start(self, spec: ClusterSpec) -> ClusterHandle:
+        """Start the container, then prove the policy live with the probe event."""
+        validate_spec(spec, self.target_version() or (1, 37))
+        started = time.monotonic()
+        workdir = Path(tempfile.mkdtemp(prefix="kaudit-k3s-"))
+        workdir.chmod(0o700)
+        container = None
+        try:
+            self.prepare(spec, workdir)
+            container = self.configure(self.container_factory(self.image), spec, workdir)
+            try:
+                container.start()
+            except Exception as exc:  # docker errors, wait timeout
+                raise BootError("k3s container", str(exc), _logs(container)) from None
+            self._containers[workdir.name] = container
+            return self._handle(container, spec, workdir, started)
+        except BaseException:
+            if container is not None:
+                _stop(container)
+            self._containers.pop(workdir.name, None)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    def _handle(
+        self, container: Any, spec: ClusterSpec, workdir: Path, started: float
+    ) -> ClusterHandle:
+        client_dir = workdir / "client"
+        client_dir.mkdir(mode=0o700)
+        kubeconfig = write_private(client_dir / "kubeconfig", container.config_yaml().encode())
+        server, ca_file, admin = credentials_from_kubeconfig(kubeconfig, None, client_dir)
+        wait_ready(server, ca_file, timeout=spec.timeout)
+        minter = CertMinter(
+            _exec(container, f"{CLIENT_CA}.crt"),
+            _exec(container, f"{CLIENT_CA}.key"),
+            client_dir / "users",
+        )
+        source = FileLogSource(workdir / "log" / kc.LOG_FILE)
+        if spec.policy is not None:
+            try:
+                prove_policy_live(
+                    server,
+                    ca_file,
+                    minter.mint(BARRIER_USER, ()),
+                    source,
+                    path=kc.generation_path(kc.policy_generation(spec)),
+                    expected_level="Request",
+                    timeout=30,
+                )
+            except TimeoutError as exc:
+                raise BackendError(f"k3s: the audit policy is not provably live: {exc}") from None
+        return ClusterHandle(
+            backend=self.name,
+            name=workdir.name,
+            server=server,
+            ca_file=ca_file,
+            admin=admin,
+            kubeconfig=kubeconfig,
+            log_source=source,
+            apiserver_flags=apiserver_args(spec),
+            version=server_version(server, ca_file, admin),
+            spec=spec,
+            mint_credentials=minter.mint,
+            has_barrier_rule=spec.policy is not None,
+            workdir=workdir,
+            details={"image": self.image, "boot seconds": f"{time.monotonic() - started:.2f}"},
+        )
+
+    def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
+        """k3s reads the flags and policy only at start: a new configuration, a new container."""
+        return None
+
+    def stop(self, handle: ClusterHandle) -> None:
+        """Stop and remove the container, then the private directory (unless ``keep``)."""
+        if self.keep:
+            log.info("keeping k3s container of %s", handle.name)
+            return
+        container = self._containers.pop(handle.name, None)
+        if container is not None:
+            _stop(container)
+        if handle.workdir is not None:
+            shutil.rmtree(handle.workdir, ignore_errors=True)
+
+
+def _exec(container: Any, path: str) -> bytes:
+    code, output = container.exec(["cat", path])
+    if code != 0:
+        raise BackendError(f"cannot read {path} in the k3s container (exit {code})")
+    return output if isinstance(output, bytes) else str(output).encode()
+
+
+def _logs(container: Any) -> str:
+    try:
+        out, err = container.get_logs()
+        text = (out or b"").decode("utf-8", "replace") + (err or b"").decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-25:])
+    except Exception:  # the container may not exist at all
+        return ""
+
+
+def _stop(container: Any) -> None:
+    try:
+        container.stop()
+    except Exception:
+        log.debug("stopping k3s container", exc_info=True)
+
+
+def render_k3s_config(spec: ClusterSpec) -> str:
+    """The same flags as a k3s ``config.yaml`` (for users running k3s themselves)."""
+    args = [f"{k}={v}" for k, v in apiserver_args(spec).items()]
+    return str(yaml.safe_dump({"kube-apiserver-arg": args}, sort_keys=False))

@@ -1,0 +1,102 @@
+"""The ``kaudit`` command line: ``lint``, ``explain``, ``diff`` and ``replay``.
+
+Results go to stdout, diagnostics to stderr. Exit codes are meant for CI: 0 clean,
+1 findings (problems, differences, changes), 2 usage or input error. This package never
+imports pytest, so it works on machines that only have the policy file and a log.
+
+Extra sub-commands (e.g. ``kind-config``) are added with :func:`register` before
+:func:`main` runs, or by appending a :class:`Command` to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from pytest_kaudit.cli.base import EXIT_USAGE, CliError, Streams
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: how to declare its arguments and how to run it.
+
+    ``run`` receives the parsed arguments and the output streams, and returns the exit code.
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Streams], int]
+    description: str | None = None
+
+
+COMMANDS: list[Command] = []
+
+
+def register(command: Command) -> None:
+    """Add (or replace, by name) a sub-command; the lead registers ``kind-config`` this way."""
+    COMMANDS[:] = [c for c in COMMANDS if c.name != command.name]
+    COMMANDS.append(command)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so ``main`` returns exit codes."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message}\n{self.format_usage().rstrip()}", code=EXIT_USAGE)
+
+
+def _builtin_commands() -> None:
+    # Imported lazily so `kaudit --help` stays fast and import errors name the command.
+    from pytest_kaudit.cli import diff, explain, lint, replay
+
+    for module in (lint, explain, diff, replay):
+        if not any(c.name == module.COMMAND.name for c in COMMANDS):
+            COMMANDS.append(module.COMMAND)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per registered command."""
+    _builtin_commands()
+    parser = _Parser(
+        prog="kaudit",
+        description="Check, explain, compare and replay Kubernetes audit policies.",
+        epilog="Exit codes: 0 clean, 1 findings, 2 usage or input error.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for command in COMMANDS:
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description or command.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(p)
+        p.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``kaudit`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    streams = Streams(out=sys.stdout, err=sys.stderr)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        command: Command = args._command
+        return command.run(args, streams)
+    except CliError as exc:
+        streams.error(str(exc))
+        return exc.code
+    except SystemExit as exc:  # --help / --version from argparse
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        streams.error("interrupted")
+        return 130
+    except BrokenPipeError:  # `kaudit ... | head`
+        return 0

@@ -1,0 +1,113 @@
+"""What every sub-command shares: exit codes, errors, streams and policy loading."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from pytest_kaudit.policy import Policy
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A usage or input problem: printed as ``kaudit: error: <message>`` with exit code 2."""
+
+    def __init__(self, message: str, *, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Streams:
+    """stdout for results, stderr for diagnostics; injected so tests can capture both."""
+
+    out: TextIO
+    err: TextIO
+
+    def print(self, text: str = "") -> None:
+        """Write one result line (or block) to stdout."""
+        self.out.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        """Write a diagnostic that does not stop the command."""
+        self.err.write(f"kaudit: warning: {text}\n")
+
+    def error(self, text: str) -> None:
+        """Write a diagnostic for a failure."""
+        self.err.write(f"kaudit: error: {text}\n")
+
+    def json(self, data: Any) -> None:
+        """Write ``data`` as indented JSON to stdout."""
+        self.out.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_text(path: str, what: str) -> str:
+    """Read a UTF-8 text file or raise a CliError that names it (never a traceback)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{what} {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{what} {path!r}: is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(
+            f"{what} {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise CliError(f"{what} {path!r}: {exc.strerror or exc}") from None
+
+
+def load_policy(path: str, *, lenient: bool = False, target_version: str | None = None) -> Policy:
+    """Load a policy for commands that need a valid one (explain, diff, replay).
+
+    A policy kube-apiserver would reject is an input error here (exit 2), with every
+    problem listed; ``kaudit lint`` is the command that treats those as findings.
+    """
+    from pytest_kaudit.errors import PolicyError
+    from pytest_kaudit.policy import Policy
+
+    text = read_text(path, "policy")
+    try:
+        return Policy.from_yaml(
+            text, source=path, strict=not lenient, target_version=target_version
+        )
+    except PolicyError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"] or list(exc.problems)
+        lines = [f"policy {path!r} is not a valid audit policy:"]
+        lines += [f"  {p}" for p in errors]
+        if not errors:
+            lines.append(f"  {exc}")
+        raise CliError("\n".join(lines)) from None
+    except (ValueError, TypeError) as exc:  # defensive: engine bugs must not become tracebacks
+        raise CliError(f"policy {path!r} could not be loaded: {exc}") from None
+
+
+def add_format_option(parser: Any, *, choices: tuple[str, ...] = ("text", "json")) -> None:
+    """Add the shared ``--format`` option."""
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default="text",
+        help=f"Output format (default: text; one of {', '.join(choices)})",
+    )
+
+
+def add_policy_options(parser: Any) -> None:
+    """Add ``--lenient`` and ``--target-version``, shared by every policy-reading command."""
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="Load the policy like kube-apiserver 1.20-1.25 (unknown fields dropped) instead of strictly",
+    )
+    parser.add_argument(
+        "--target-version",
+        metavar="1.XX",
+        default=None,
+        help="Kubernetes version whose apiserver semantics to apply (default: the newest known)",
+    )

@@ -1,0 +1,1 @@
+"""Machine-readable renderings of ``kaudit`` results (SARIF for code scanning)."""
