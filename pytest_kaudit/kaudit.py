@@ -255,7 +255,8 @@ class KAudit:
         sent = self.ids.sent.get(audit_id)
         return sent.has_body if sent else None
 
-    def _attributes_of_sent(self, sent: SentRequest) -> RequestAttributes:
+    def attributes_of_sent(self, sent: SentRequest) -> RequestAttributes:
+        """The attributes the apiserver's checker sees for a request this test sent."""
         user, groups = sent.user, sent.groups
         if sent.impersonated:  # the policy matches the authenticated caller, not the target
             user, groups = self.handle.admin.user, self.handle.admin.groups
@@ -267,7 +268,7 @@ class KAudit:
         if self.policy is None:
             return None
         for sent in self.ids.sent.values():
-            attrs = self._attributes_of_sent(sent)
+            attrs = self.attributes_of_sent(sent)
             if _attrs_match(criteria, attrs):
                 words = f"{sent.method} {sent.path} by {sent.user} (auditID {sent.audit_id})"
                 return self._prediction(attrs, words)

@@ -1,0 +1,48 @@
+"""Feeds a session's requests and events into :class:`~pytest_kaudit.coverage.RuleCoverage`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_kaudit.coverage import RuleCoverage
+from pytest_kaudit.events.model import AuditEvent
+from pytest_kaudit.kaudit import KAudit
+from pytest_kaudit.policy import Policy
+
+
+class SessionCoverage:
+    """Rule coverage of every policy the session's tests ran against."""
+
+    def __init__(self) -> None:
+        self.rules = RuleCoverage()
+        self._seen = False
+
+    def record_test(self, policy: Policy, kaudit: KAudit, events: Sequence[AuditEvent]) -> None:
+        """Count the rules deciding the test's sent requests (None rules too) and its events."""
+        self._seen = True
+        self.rules.add_policy(policy)
+        for sent in list(kaudit.ids.sent.values()):
+            try:
+                attrs = kaudit.attributes_of_sent(sent)
+            except ValueError:  # a path the apiserver itself rejects before auditing
+                continue
+            self.rules.record(policy, attrs)
+        for event in events:
+            self.rules.record(policy, dict(event.raw))
+
+    def has_data(self) -> bool:
+        """Whether any test ran against a policy."""
+        return self._seen
+
+    def report(self) -> str:
+        """The terminal summary."""
+        return self.rules.report()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON written by ``--kaudit-coverage``."""
+        return self.rules.to_json()
+
+    def percent(self) -> float:
+        """Covered reachable rules, in percent."""
+        return self.rules.percent()
