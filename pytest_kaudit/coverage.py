@@ -14,44 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_kaudit.events.attributes import attributes_from_event
+
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Decision, Policy, RequestAttributes
 
 _RULE_FIELD = re.compile(r"^rules\[(\d+)\]")
 UNREACHABLE_CODES = frozenset({"shadowed-rule", "unreachable-rule"})
-
-
-def attributes_from_event(event: Mapping[str, Any]) -> RequestAttributes:
-    """The checker's attributes for a logged event (user ``{}`` = unauthenticated 401)."""
-    from pytest_kaudit.policy import RequestAttributes
-
-    user = event.get("user") or {}
-    username = user.get("username") if isinstance(user, Mapping) else None
-    groups = tuple(user.get("groups") or ()) if isinstance(user, Mapping) else ()
-    authenticated = bool(username or groups)
-    ref = event.get("objectRef")
-    verb = str(event.get("verb") or "")
-    if isinstance(ref, Mapping):
-        return RequestAttributes(
-            user=(username or "") if authenticated else None,
-            groups=groups,
-            verb=verb,
-            namespace=ref.get("namespace") or "",
-            resource=ref.get("resource") or "",
-            subresource=ref.get("subresource") or "",
-            name=ref.get("name") or "",
-            api_group=ref.get("apiGroup") or "",
-            api_version=ref.get("apiVersion") or "",
-            path=str(event.get("requestURI") or "").split("?", 1)[0],
-            is_resource_request=True,
-        )
-    return RequestAttributes(
-        user=(username or "") if authenticated else None,
-        groups=groups,
-        verb=verb,
-        path=str(event.get("requestURI") or "").split("?", 1)[0],
-        is_resource_request=False,
-    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pytest_kaudit import actions
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, Credentials
 from pytest_kaudit.client import AuditIds, SentRequest, make_client
 from pytest_kaudit.errors import KauditError
+from pytest_kaudit.events.attributes import attributes_from_event
 from pytest_kaudit.events.log import AuditLog
 from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.expect.criteria import FIELDS, Criteria
@@ -25,23 +26,6 @@ from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes
 
 _AUTHENTICATED = "system:authenticated"
 _BARRIER_PATH = "/version"
-
-
-def attributes_of_event(event: AuditEvent) -> RequestAttributes:
-    """The request attributes the apiserver's policy checker saw for a logged event."""
-    return RequestAttributes(
-        user=event.user or None,
-        groups=event.groups,
-        verb=event.verb,
-        namespace=event.namespace,
-        resource=event.resource,
-        subresource=event.subresource,
-        name=event.name,
-        api_group=event.api_group,
-        api_version=str(event.raw.get("objectRef", {}).get("apiVersion", "")),
-        path=event.path,
-        is_resource_request=event.is_resource_request,
-    )
 
 
 class KAudit:
@@ -248,7 +232,7 @@ class KAudit:
         """The policy's decision for the request behind ``event``."""
         if self.policy is None:
             return None
-        return self.policy.evaluate_attributes(attributes_of_event(event))
+        return self.policy.evaluate_attributes(attributes_from_event(event.raw))
 
     def request_had_body(self, audit_id: str) -> bool | None:
         """Whether our client sent a body with request ``audit_id``."""
@@ -323,4 +307,4 @@ def _attrs_match(criteria: Criteria, attrs: RequestAttributes) -> bool:
     return True
 
 
-__all__ = ["FIELDS", "KAudit", "attributes_of_event"]
+__all__ = ["FIELDS", "KAudit"]

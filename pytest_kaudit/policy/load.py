@@ -502,12 +502,8 @@ class _Decoder:
             known = list(_GROUP_RESOURCES_SCHEMA)
         suggestion, hint = _suggest(key, context, known)
         consequence = None
-        if key == "omitManagedFields" and not self.knows_omf:
-            message = (
-                f'unknown field "{key}": kube-apiserver {format_version(self.version)} does not '
-                "know it (added in 1.23) and ignores it silently, so managedFields would be logged"
-            )
-            hint = "target Kubernetes 1.23 or later, or remove it"
+
+        def report(message: str, hint: str | None, fix: str) -> None:
             self._field_problem(
                 path,
                 Problem(
@@ -518,9 +514,16 @@ class _Decoder:
                     self.line(path),
                     render_path(path),
                     hint=hint,
-                    fix=f'remove "{key}"',
+                    fix=fix,
                 ),
             )
+
+        if key == "omitManagedFields" and not self.knows_omf:
+            message = (
+                f'unknown field "{key}": kube-apiserver {format_version(self.version)} does not '
+                "know it (added in 1.23) and ignores it silently, so managedFields would be logged"
+            )
+            report(message, "target Kubernetes 1.23 or later, or remove it", f'remove "{key}"')
             return
         if context == "resources" and key in _RULE_FIELDS:
             hint = (
@@ -565,19 +568,7 @@ class _Decoder:
             if context == "rule" and selector and _would_be_catch_all(siblings):
                 consequence += ", and it becomes a catch-all matching every request"
             message += f", so {consequence}"
-        self._field_problem(
-            path,
-            Problem(
-                self.severity,
-                "unknown-field",
-                message,
-                self.source,
-                self.line(path),
-                render_path(path),
-                hint=hint,
-                fix=fix,
-            ),
-        )
+        report(message, hint, fix)
 
     def _field_problem(self, path: Path_, problem: Problem) -> None:
         self.out.field_problems.append((problem.line or 0, problem))
