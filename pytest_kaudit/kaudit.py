@@ -281,8 +281,12 @@ class KAudit:
         which = (f"this test's requests (auditID {self.ids.prefix}-*)" if scope == "test"
                  else "everything logged while this test ran")
         elapsed = time.time() - self._started
-        return (f"{count} event(s) of {which} in {self.handle.log_source.description} "
+        text = (f"{count} event(s) of {which} in {self.handle.log_source.description} "
                 f"({self._log.bytes_read} bytes read since the test started {elapsed:.1f}s ago)")
+        if self._log.problems:
+            text += (f"; {len(self._log.problems)} line(s) could not be decoded "
+                     "(listed in the 'kaudit audit events' report section)")
+        return text
 
     def close(self) -> None:
         """Release clients and the log cursor."""

@@ -15,3 +15,10 @@ def test_brief_compliance_suite_passes_on_the_real_apiserver(
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*test_webapp_pod_delete_logged_with_both_bodies PASSED*",
                                  "kaudit: clusters booted: kaudit-local-*"])
+
+
+def test_brief_suite_under_xdist_one_control_plane_per_worker(
+    pytester: pytest.Pytester, control_plane_binaries: ControlPlaneBinaries
+) -> None:
+    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=6)

@@ -14,6 +14,16 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
+#: Audit stages in the order an event passes through them.
+STAGE_ORDER = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+#: Audit levels from least to most logged.
+LEVEL_RANK = {"None": 0, "Metadata": 1, "Request": 2, "RequestResponse": 3}
+
+
+def enum_text(x: Any) -> str:
+    """The string value of a Level/Stage enum member (or of a plain string)."""
+    return str(getattr(x, "value", x))
+
 
 class CliError(Exception):
     """A usage or input problem: printed as ``kaudit: error: <message>`` with exit code 2."""

@@ -25,17 +25,17 @@ from pytest_kaudit.cli import Command, matching
 from pytest_kaudit.cli.base import (
     EXIT_FINDINGS,
     EXIT_OK,
+    LEVEL_RANK,
+    STAGE_ORDER,
     Streams,
     add_format_option,
     add_policy_options,
+    enum_text,
     load_policy,
 )
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Policy, PolicyRule, RequestAttributes
-
-STAGE_ORDER = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-LEVEL_RANK = {"None": 0, "Metadata": 1, "Request": 2, "RequestResponse": 3}
 
 #: Representatives for "any value no rule mentions"; suffixed if a policy uses them.
 OTHER_USER = "kaudit:other-user"
@@ -54,10 +54,6 @@ SENSITIVE = (
     ("authentication.k8s.io", "tokenreviews", ""),
     ("", "serviceaccounts", "token"),
 )
-
-
-def _level(x: Any) -> str:
-    return str(getattr(x, "value", x))
 
 
 def _unique(value: str, taken: Iterable[str]) -> str:
@@ -92,14 +88,14 @@ class Outcome:
 
 
 def _outcomes(policy: Policy) -> Callable[[int | None], Outcome]:
-    policy_omit = {_level(s) for s in policy.omit_stages}
+    policy_omit = {enum_text(s) for s in policy.omit_stages}
 
     def outcome(index: int | None) -> Outcome:
         if index is None:
             return Outcome("None", tuple(s for s in STAGE_ORDER if s in policy_omit), None)
         rule = policy.rules[index]
-        omit = policy_omit | {_level(s) for s in rule.omit_stages}
-        return Outcome(_level(rule.level), tuple(s for s in STAGE_ORDER if s in omit), index)
+        omit = policy_omit | {enum_text(s) for s in rule.omit_stages}
+        return Outcome(enum_text(rule.level), tuple(s for s in STAGE_ORDER if s in omit), index)
 
     return outcome
 
@@ -148,6 +144,17 @@ def _classes(values: Iterable[Any], sig: Callable[[Any], int]) -> list[DimClass]
         else:
             cls.members.append(v)
     return list(by_mask.values())
+
+
+def _value_dimension(
+    name: str,
+    domain: list[Any],
+    sig: Callable[[Any], int],
+    value_of: Callable[[RequestAttributes], Any],
+    render: Callable[[Sequence[Any], Dimension], str],
+) -> Dimension:
+    """A dimension over one attribute's values, classed by their signature ``sig``."""
+    return Dimension(name, _classes(domain, sig), lambda a: sig(value_of(a)), domain, render)
 
 
 def _mask(rules: Sequence[PolicyRule], pred: Callable[[PolicyRule], bool]) -> int:
@@ -215,11 +222,11 @@ class RequestSpace:
         )
 
         # ---- user
-        self.user = Dimension(
+        self.user = _value_dimension(
             "user",
-            _classes([*mentioned_users, self.other_user], self._user_sig_value),
-            lambda a: self._user_sig_value(a.user),
             [*mentioned_users, self.other_user],
+            self._user_sig_value,
+            lambda a: a.user,
             self._render_users,
         )
         # ---- groups: reachable unions of single-group signatures
@@ -238,19 +245,19 @@ class RequestSpace:
             self._render_groups,
         )
         # ---- verb
-        self.verb = Dimension(
+        self.verb = _value_dimension(
             "verb",
-            _classes([*mentioned_verbs, self.other_verb], self._verb_sig_value),
-            lambda a: self._verb_sig_value(a.verb),
             [*mentioned_verbs, self.other_verb],
+            self._verb_sig_value,
+            lambda a: a.verb,
             self._render_verbs,
         )
         # ---- namespace (resource requests)
-        self.namespace = Dimension(
+        self.namespace = _value_dimension(
             "namespace",
-            _classes([*mentioned_ns, self.other_ns], self._ns_sig_value),
-            lambda a: self._ns_sig_value(a.namespace),
             [*mentioned_ns, self.other_ns],
+            self._ns_sig_value,
+            lambda a: a.namespace,
             self._render_namespaces,
         )
         # ---- resource target grid (api_group, resource, subresource, name)

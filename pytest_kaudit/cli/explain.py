@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pytest_kaudit.cli import Command, matching
 from pytest_kaudit.cli.base import (
     EXIT_OK,
+    STAGE_ORDER,
     CliError,
     Streams,
     add_format_option,
     add_policy_options,
+    enum_text,
     load_policy,
 )
 
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 AUTHENTICATED_GROUP = "system:authenticated"
 DEFAULT_USER = "kaudit:user"
-STAGE_ORDER = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 
 REQUEST_SYNTAX = """\
 REQUEST syntax (one quoted argument per request):
@@ -153,7 +154,7 @@ def emitted_stages(attrs: RequestAttributes, decision: Decision) -> list[str]:
     minus the omitted stages; an unauthenticated request is answered 401 with a single
     ``ResponseStarted`` event (audit-semantics §4.4).
     """
-    if str(_value(decision.level)) == "None":
+    if enum_text(decision.level) == "None":
         return []
     if attrs.user is None:
         stages = {"ResponseStarted"}
@@ -161,12 +162,8 @@ def emitted_stages(attrs: RequestAttributes, decision: Decision) -> list[str]:
         stages = {"RequestReceived", "ResponseComplete"}
         if attrs.is_long_running:
             stages.add("ResponseStarted")
-    omitted = {str(_value(s)) for s in decision.omit_stages}
+    omitted = {enum_text(s) for s in decision.omit_stages}
     return [s for s in STAGE_ORDER if s in stages and s not in omitted]
-
-
-def _value(x: Any) -> Any:
-    return getattr(x, "value", x)
 
 
 def rule_source_lines(policy: Policy, index: int) -> list[tuple[int, str]]:
@@ -236,9 +233,9 @@ def explain_one(policy: Policy, request: ParsedRequest) -> dict[str, Any]:
             {"line": n, "text": t}
             for n, t in (rule_source_lines(policy, index) if index is not None else [])
         ],
-        "level": str(_value(decision.level)),
+        "level": enum_text(decision.level),
         "omitted_stages": [
-            s for s in STAGE_ORDER if s in {str(_value(x)) for x in decision.omit_stages}
+            s for s in STAGE_ORDER if s in {enum_text(x) for x in decision.omit_stages}
         ],
         "emitted_stages": emitted_stages(attrs, decision),
         "not_matched": why_not,

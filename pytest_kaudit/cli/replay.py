@@ -32,6 +32,7 @@ from pytest_kaudit.cli.base import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    LEVEL_RANK,
     CliError,
     Streams,
     add_format_option,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from pytest_kaudit.policy import Policy
 
 LEVELS = ("RequestResponse", "Request", "Metadata", "None")
-LEVEL_RANK = {"None": 0, "Metadata": 1, "Request": 2, "RequestResponse": 3}
 TERMINAL_STAGES = frozenset({"ResponseComplete", "Panic"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
 #: Verbs whose requests carry a decoded body (requestObject) at Request level and above.

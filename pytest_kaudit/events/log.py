@@ -21,6 +21,8 @@ from pytest_kaudit.events.model import AuditEvent, event_from_dict
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1 << 20
+#: At most this much is read per call, so a huge backlog streams instead of loading whole.
+_MAX_READ = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -105,15 +107,17 @@ class FileFollower:
         self._fd = fd
         self._offset = os.lseek(fd, 0, os.SEEK_END) if at_end else 0
 
-    def _drain(self) -> bytes:
+    def _drain(self, limit: int | None = None) -> bytes:
         assert self._fd is not None
         parts = []
-        while True:
+        total = 0
+        while limit is None or total < limit:
             block = os.pread(self._fd, _READ_SIZE, self._offset)
             if not block:
                 break
             parts.append(block)
             self._offset += len(block)
+            total += len(block)
         return b"".join(parts)
 
     def read_new(self) -> list[Chunk]:
@@ -124,7 +128,9 @@ class FileFollower:
             if self._fd is None:
                 return chunks
         start = self._offset
-        data = self._drain()
+        data = self._drain(_MAX_READ)
+        if len(data) >= _MAX_READ:  # more is waiting: hand this part over first
+            return [Chunk(str(self.path), start, data)]
         try:
             current = os.stat(self.path)
         except FileNotFoundError:
@@ -217,11 +223,21 @@ class AuditLog:
 
     def poll(self) -> list[AuditEvent]:
         """Read and decode whatever complete lines were appended since the last poll."""
-        return list(self._events())
+        return list(self.iter_new())
 
-    def _events(self) -> Iterator[AuditEvent]:
+    def iter_new(self) -> Iterator[AuditEvent]:
+        """Stream the events appended since the last read, without holding them all."""
+        while True:
+            chunks = self.follower.read_new()
+            if not chunks:
+                return
+            yield from self._decode_chunks(chunks)
+            if not any(len(c.data) >= _MAX_READ for c in chunks):
+                return
+
+    def _decode_chunks(self, chunks: list[Chunk]) -> Iterator[AuditEvent]:
         needle = f'"auditID":"{self.id_prefix}'.encode() if self.id_prefix else None
-        for chunk in self.follower.read_new():
+        for chunk in chunks:
             self.bytes_read += len(chunk.data)
             base, pending = self._partial.pop(chunk.label, (chunk.offset, b""))
             buf = pending + chunk.data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_kaudit.policy.problems import Problem, Severity
@@ -157,19 +157,13 @@ def _single_dash(arg: str, out: _Collector) -> None:
 def _parse_value(name: str, raw: str, out: _Collector) -> Any:
     kind = FLAG_TYPES[name]
     prefix = f'invalid argument "{raw}" for "--{name}" flag: '
-    if kind == "int":
+    if kind in _NUMBER_PARSERS:
+        parse, go_func = _NUMBER_PARSERS[kind]
         try:
-            return _go_parse_int(raw)
+            return parse(raw)
         except ValueError:
             out.add("error", "flag-value",
-                    prefix + f'strconv.ParseInt: parsing "{raw}": invalid syntax', name)
-            return None
-    if kind == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            out.add("error", "flag-value",
-                    prefix + f'strconv.ParseFloat: parsing "{raw}": invalid syntax', name)
+                    prefix + f'strconv.{go_func}: parsing "{raw}": invalid syntax', name)
             return None
     if kind == "bool":
         if raw in _GO_TRUE:
@@ -207,6 +201,13 @@ def _go_parse_int(raw: str) -> int:
     if not text or text.startswith("_") or text.endswith("_") or "__" in text:
         raise ValueError(raw)
     return sign * int(text.replace("_", ""), base)
+
+
+#: Numeric flag kinds: the parser and the Go function named in its error message.
+_NUMBER_PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "int": (_go_parse_int, "ParseInt"),
+    "float": (float, "ParseFloat"),
+}
 
 
 def _go_number(value: Any) -> str:

@@ -158,3 +158,14 @@ def test_a_missed_rotation_that_was_compressed(log_file: Path) -> None:
     middle.write_bytes(gzip.compress(_line("compressed")))
     log_file.write_bytes(_line("current"))
     assert [e.audit_id for e in log.poll()] == ["compressed", "current"]
+
+
+def test_a_large_backlog_streams_in_bounded_reads(log_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_kaudit.events.log as log_module
+
+    monkeypatch.setattr(log_module, "_MAX_READ", 1000)  # lines straddle every read boundary
+    log = AuditLog.tail(FileLogSource(log_file))
+    _append(log_file, b"".join(_line(f"b-{i}") for i in range(50)))
+    ids = [e.audit_id for e in log.iter_new()]
+    assert ids == [f"b-{i}" for i in range(50)]
+    assert log.problems == []

@@ -141,3 +141,39 @@ def test_a_killed_apiserver_is_reported_then_replaced(control_plane_binaries: Co
                                  "*--- last lines of the kube-apiserver log ---*"])
     workdir = json.loads((pytester.path / "dirs.json").read_text())["workdir"]
     assert not Path(workdir).exists()
+
+
+def test_a_sigkilled_run_is_cleaned_by_the_next(control_plane_binaries: ControlPlaneBinaries,
+                                                tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    (tmp_path / "test_hold.py").write_text(WAITER.format(policy=str(BRIEF), state=str(state)))
+    base = tmp_path / "clusters"
+    base.mkdir()
+    env = {**os.environ, "TMPDIR": str(base)}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                             "test_hold.py"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until(state.exists, 120, "the test to hold its cluster")
+        info = json.loads(state.read_text())
+        proc.kill()  # no cleanup code runs in the owner
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the kernel's parent-death signal stops the children...
+    _wait_until(lambda: not any(_alive(p) for p in info["pids"]), 20, "orphans to stop")
+    assert Path(info["workdir"]).exists()
+    # ...and the next cluster start removes the directory the dead run left
+    backend = LocalBackend(base_dir=base)
+    handle = backend.start(ClusterSpec(Policy.load(BRIEF)))
+    backend.stop(handle)
+    assert not Path(info["workdir"]).exists()
+
+
+def test_flags_the_backend_owns_are_refused_before_booting(tmp_path: Path) -> None:
+    from pytest_kaudit.errors import KauditError
+
+    backend = LocalBackend(base_dir=tmp_path, apiserver_bin="/nonexistent")
+    with pytest.raises(KauditError, match="the local backend sets --etcd-servers itself"):
+        backend.start(ClusterSpec(Policy.load(BRIEF), flags={"etcd-servers": "http://x"}))

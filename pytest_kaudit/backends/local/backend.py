@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -25,7 +26,7 @@ from pytest_kaudit.backends.kubeconfig import write_kubeconfig
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries, find_binaries
 from pytest_kaudit.backends.local.executors import ApiServerExecutor, EtcdExecutor, free_port
 from pytest_kaudit.backends.local.pki import ClusterPKI
-from pytest_kaudit.errors import BootError
+from pytest_kaudit.errors import BootError, KauditError
 from pytest_kaudit.events.log import FileLogSource
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,38 @@ def apiserver_flags(
     return flags
 
 
+OWNER_FILE = "owner.pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_workdirs(base: Path) -> list[Path]:
+    """Remove cluster directories whose owning pytest died without cleaning up (SIGKILL).
+
+    Their etcd/kube-apiserver children got SIGTERM from the kernel when the owner died
+    (parent-death signal); only the directories remain.
+    """
+    removed = []
+    for workdir in base.glob("kaudit-local-*"):
+        try:
+            owner = int((workdir / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if not _pid_alive(owner):
+            shutil.rmtree(workdir, ignore_errors=True)
+            removed.append(workdir)
+            log.info("removed %s left by dead process %d", workdir, owner)
+    return removed
+
+
 @dataclass
 class _Running:
     etcd: EtcdExecutor
@@ -120,10 +153,17 @@ class LocalBackend:
 
     def start(self, spec: ClusterSpec) -> ClusterHandle:
         """Validate ``spec``, boot etcd and kube-apiserver, and return the handle."""
+        taken = sorted(OWNED_FLAGS & set(spec.flags))
+        if taken:
+            raise KauditError(
+                f"the local backend sets --{', --'.join(taken)} itself (it wires the cluster "
+                "and its policy file); remove them from --kaudit-apiserver-flag / the marker")
         binaries = self.binaries
         validate_spec(spec, binaries.version)  # before anything boots
+        reap_stale_workdirs(Path(self.base_dir or tempfile.gettempdir()))
         workdir = Path(tempfile.mkdtemp(prefix="kaudit-local-", dir=self.base_dir))
         workdir.chmod(0o700)
+        (workdir / OWNER_FILE).write_text(str(os.getpid()))
         try:
             return self._start_in(workdir, spec, binaries)
         except BaseException:
