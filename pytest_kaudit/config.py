@@ -120,12 +120,15 @@ def _coerce(opt: Option, value: Any, origin: str) -> Any:
 
 
 def parse_flag_assignments(items: list[str], origin: str) -> dict[str, str]:
-    """``["audit-log-maxsize=1", "--v=2"]`` → ``{"audit-log-maxsize": "1", "v": "2"}``."""
+    """``["audit-log-maxsize=1", "--v=2"]`` → ``{"audit-log-maxsize": "1", "v": "2"}``.
+
+    Raises:
+        ValueError: an item is not NAME=VALUE (the message names ``origin``).
+    """
     flags: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise pytest.UsageError(f"{origin}: {item!r} is not NAME=VALUE "
-                                    "(e.g. audit-log-maxage=30)")
+            raise ValueError(f"{origin}: {item!r} is not NAME=VALUE (e.g. audit-log-maxage=30)")
         name, value = item.split("=", 1)
         # Keep single-dash spellings intact: the policy engine reports them (kube-apiserver
         # would reject `-allow-privileged`).
@@ -149,9 +152,8 @@ class KauditConfig:
 
     @property
     def apiserver_flags(self) -> dict[str, str]:
-        """The session-wide apiserver flags."""
-        return parse_flag_assignments(self.values["apiserver_flag"] or [],
-                                      "--kaudit-apiserver-flag")
+        """The session-wide apiserver flags (a fresh dict: callers may add to it)."""
+        return dict(self.values["session_flags"])
 
 
 def get_config(config: pytest.Config) -> KauditConfig:
@@ -171,4 +173,12 @@ def get_config(config: pytest.Config) -> KauditConfig:
             values[opt.name] = _coerce(opt, ini, f"ini {opt.ini}")
         else:
             values[opt.name] = opt.default
+    try:
+        values["session_flags"] = parse_flag_assignments(values["apiserver_flag"],
+                                                         "--kaudit-apiserver-flag")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if values["policy"] is not None:
+        # a session path means what it meant where pytest was started, for every test
+        values["policy"] = str(Path(config.invocation_params.dir, values["policy"]).resolve())
     return KauditConfig(values, Path(str(config.rootpath)))

@@ -98,10 +98,14 @@ class ClusterPool:
         self.backend = backend
         self.max_clusters = max(1, max_clusters)
         self._handles: OrderedDict[str, ClusterHandle] = OrderedDict()
+        self._failed: dict[str, str] = {}  # spec key -> why its boot failed
         self.boots: list[tuple[str, float]] = []  # (cluster name, seconds)
 
     def acquire(self, spec: ClusterSpec) -> ClusterHandle:
         """The running cluster for ``spec``, booting (or reconfiguring) one if needed."""
+        if spec.key in self._failed:  # don't spend another boot timeout on every such test
+            raise BackendError(f"{self._failed[spec.key]}\n(the boot of this configuration "
+                               "failed earlier in this session; not retried)")
         handle = self._handles.get(spec.key)
         if handle is not None:
             self._handles.move_to_end(spec.key)
@@ -114,7 +118,11 @@ class ClusterPool:
                 self._handles[spec.key] = new
                 return new
             self._stop(old)
-        handle = self.backend.start(spec)
+        try:
+            handle = self.backend.start(spec)
+        except BackendError as exc:
+            self._failed[spec.key] = str(exc)
+            raise
         self.boots.append((handle.name, float(handle.details.get("boot seconds", "nan"))))
         self._handles[spec.key] = handle
         return handle
@@ -139,34 +147,56 @@ class ClusterPool:
             log.exception("stopping cluster %s", handle.name)
 
     def stop_all(self) -> None:
-        """Stop every cluster; safe to call more than once."""
+        """Stop every cluster; safe to call more than once.
+
+        Also asks the backend to stop anything it started that the pool never saw (a Ctrl-C
+        between a boot finishing and its handle being stored).
+        """
         while self._handles:
             _, handle = self._handles.popitem()
             self._stop(handle)
+        stop_all: Callable[[], None] | None = getattr(self.backend, "stop_all", None)
+        if stop_all is not None:
+            try:
+                stop_all()
+            except Exception:
+                log.exception("stopping remaining clusters")
 
 
 def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) -> ClusterSpec:
-    """The configuration a test asks for: its closest ``kaudit`` marker over the session's.
+    """The configuration a test asks for: its ``kaudit`` markers over the session's settings.
+
+    Each argument comes from the closest marker that sets it (test over class over module),
+    so a test can add flags while its module gives the policy; flags merge outward-in.
 
     Raises:
         PolicyError / KauditError: an invalid policy or flags (before anything boots).
     """
-    marker = item.get_closest_marker("kaudit")
-    kwargs = dict(marker.kwargs) if marker else {}
-    if marker and marker.args:
-        kwargs.setdefault("policy", marker.args[0])
-    unknown = set(kwargs) - {"policy", "flags"}
-    if unknown:
-        raise KauditError(f"@pytest.mark.kaudit got unknown argument(s) {sorted(unknown)}; "
-                          "it takes policy=... and flags={...}")
+    markers = list(item.iter_markers("kaudit"))  # closest first
+    policy_value: Any = None
+    has_policy = False
     flags = cfg.apiserver_flags
-    marker_flags = kwargs.get("flags") or {}
-    if isinstance(marker_flags, Mapping):
-        flags.update({str(k).removeprefix("--"): str(v) for k, v in marker_flags.items()})
-    else:
-        flags.update(parse_flag_assignments(list(marker_flags), "@pytest.mark.kaudit(flags=...)"))
+    for marker in reversed(markers):  # outermost first, so inner markers win
+        kwargs = dict(marker.kwargs)
+        if marker.args:
+            kwargs.setdefault("policy", marker.args[0])
+        unknown = set(kwargs) - {"policy", "flags"}
+        if unknown:
+            raise KauditError(f"@pytest.mark.kaudit got unknown argument(s) {sorted(unknown)}; "
+                              "it takes policy=... and flags={...}")
+        if "policy" in kwargs:
+            policy_value, has_policy = kwargs["policy"], True
+        marker_flags = kwargs.get("flags") or {}
+        if isinstance(marker_flags, Mapping):
+            flags.update({str(k).removeprefix("--"): str(v) for k, v in marker_flags.items()})
+        else:
+            try:
+                flags.update(parse_flag_assignments(list(marker_flags),
+                                                    "@pytest.mark.kaudit(flags=...)"))
+            except ValueError as exc:
+                raise KauditError(str(exc)) from None
     base_dir = Path(str(item.path)).parent
-    value = kwargs.get("policy", cfg.policy)
+    value = policy_value if has_policy else cfg.policy
     if value is None and "audit-policy-file" in flags:
         value = flags.pop("audit-policy-file")
     policy = policies.load(value, base_dir, cfg.rootdir) if value is not None else None
@@ -178,13 +208,32 @@ def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) ->
     return ClusterSpec(policy=policy, flags=flags, timeout=cfg.boot_timeout)
 
 
+def presolve_specs(items: list[pytest.Item], cfg: KauditConfig, policies: PolicyCache) -> None:
+    """Resolve every kaudit test's configuration at collection, before any cluster boots.
+
+    A broken policy or marker is stored and reported by that test's fixture; the others run.
+    """
+    for item in items:
+        if "kaudit" not in getattr(item, "fixturenames", ()):
+            continue
+        try:
+            item.stash[SPEC_KEY] = resolve_spec(item, cfg, policies)
+        except (PolicyError, KauditError) as exc:
+            item.stash[SPEC_ERROR_KEY] = str(exc)
+
+
 def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: KauditConfig,
                    policies: PolicyCache) -> Iterator[KAudit]:
     """Body of the ``kaudit`` fixture: acquire the test's cluster, hand out a KAudit."""
-    try:
-        spec = resolve_spec(request.node, cfg, policies)
-    except (PolicyError, KauditError) as exc:
-        pytest.fail(str(exc), pytrace=False)
+    error = request.node.stash.get(SPEC_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
+    spec = request.node.stash.get(SPEC_KEY, None)
+    if spec is None:  # an item collected outside the normal hooks
+        try:
+            spec = resolve_spec(request.node, cfg, policies)
+        except (PolicyError, KauditError) as exc:
+            pytest.fail(str(exc), pytrace=False)
     try:
         handle = pool.acquire(spec)
     except KauditError as exc:  # our own errors explain themselves; a traceback adds noise
@@ -199,3 +248,5 @@ def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: Kaudi
 
 
 KAUDIT_KEY = pytest.StashKey[KAudit]()
+SPEC_KEY = pytest.StashKey[ClusterSpec]()
+SPEC_ERROR_KEY = pytest.StashKey[str]()

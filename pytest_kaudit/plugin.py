@@ -22,6 +22,7 @@ from pytest_kaudit.factories import (
     PolicyCache,
     kaudit_fixture,
     make_backend,
+    presolve_specs,
 )
 from pytest_kaudit.kaudit import KAudit
 
@@ -83,6 +84,9 @@ class KauditPlugin:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        presolve_specs(items, self.cfg, self.policies)
 
     # -- fixtures ----------------------------------------------------------------------------
 

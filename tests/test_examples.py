@@ -20,5 +20,14 @@ def test_brief_compliance_suite_passes_on_the_real_apiserver(
 def test_brief_suite_under_xdist_one_control_plane_per_worker(
     pytester: pytest.Pytester, control_plane_binaries: ControlPlaneBinaries
 ) -> None:
-    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-n", "2")
+    base = pytester.mkdir("clusters")
+    pytester._monkeypatch.setenv("TMPDIR", str(base))
+    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-n", "2",
+                                           "--kaudit-evidence=always", "-rA")
     result.assert_outcomes(passed=6)
+    # each worker ran its own control plane, in its own directory...
+    workers = {line.split("[", 1)[1].split("]", 1)[0] for line in result.outlines
+               if line.startswith("[gw") and "PASSED" in line}
+    assert workers == {"gw0", "gw1"}
+    # ...and both were removed at the end
+    assert list(base.iterdir()) == []

@@ -124,3 +124,47 @@ def test_missing_binaries_say_what_was_checked(pytester: pytest.Pytester) -> Non
     ])
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*binaries.py*")
+
+
+def test_a_malformed_session_flag_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--kaudit-apiserver-flag=audit-log-maxage")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--kaudit-apiserver-flag: 'audit-log-maxage' is not NAME=VALUE (e.g. audit-log-maxage=30)*"])
+
+
+def test_markers_merge_module_policy_with_test_flags(pytester: pytest.Pytester) -> None:
+    from pytest_kaudit.factories import SPEC_KEY
+
+    pytester.makepyfile(f"""
+        import pytest
+        pytestmark = pytest.mark.kaudit(policy={str(POLICIES / 'brief.yaml')!r},
+                                        flags={{"audit-log-maxage": "30"}})
+
+        @pytest.mark.kaudit(flags={{"audit-log-maxage": "40", "audit-log-maxbackup": "10"}})
+        def test_x(kaudit):
+            pass
+    """)
+    items, _ = pytester.inline_genitems()
+    spec = items[0].stash[SPEC_KEY]
+    assert spec.policy is not None and spec.policy.source.endswith("brief.yaml")
+    assert spec.flags == {"audit-log-maxage": "40", "audit-log-maxbackup": "10"}
+
+
+def test_marker_errors_surface_at_collection_without_booting(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.kaudit(policy="missing.yaml")
+        def test_x(kaudit):
+            pass
+
+        @pytest.mark.kaudit(polcy="brief.yaml")
+        def test_y(kaudit):
+            pass
+    """)
+    result = pytester.runpytest("--kaudit-apiserver-bin=/nonexistent/kube-apiserver")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*audit policy file not found: *missing.yaml*",
+                                 "*@pytest.mark.kaudit got unknown argument(s) [[]'polcy'[]]*"])
+    result.stdout.no_fnmatch_line("*kube-apiserver not found*")

@@ -148,7 +148,8 @@ class FileFollower:
         # Rotated: finish the old file (it may have grown between drain and stat), then read
         # any file rotated after it (several rotations between two polls), then switch.
         data += self._drain()
-        chunks.append(Chunk(f"{self.path} (rotated)", start, data, final=True))
+        # same label as before the rotation: a line half-read by the last poll continues here
+        chunks.append(Chunk(str(self.path), start, data, final=True))
         for missed in self._rotated_after(mine):
             chunks.append(Chunk(str(missed), 0, _read_whole(missed), final=True))
         os.close(self._fd)
@@ -264,7 +265,7 @@ class AuditLog:
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
             return event_from_dict(obj, file=label, line_no=0)
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # JSON, or not an Event
             if not self.mixed:
                 self.problems.append(LogProblem(label, offset, len(raw), _short(exc)))
             return None

@@ -31,12 +31,13 @@ class AuditEvent:
     name: str
     api_group: str
     response_code: int | None
-    request_object: Any
-    response_object: Any
-    annotations: Mapping[str, str]
-    request_uri: str
-    user_agent: str
-    raw: Mapping[str, Any] = field(repr=False)
+    # Bodies stay out of repr: an assert that shows an event must not print Secret data.
+    request_object: Any = field(repr=False)
+    response_object: Any = field(repr=False)
+    annotations: Mapping[str, str] = field(repr=False)
+    request_uri: str = ""
+    user_agent: str = ""
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     file: str = ""
     line_no: int = 0
 

@@ -169,3 +169,30 @@ def test_a_large_backlog_streams_in_bounded_reads(log_file: Path, monkeypatch: p
     ids = [e.audit_id for e in log.iter_new()]
     assert ids == [f"b-{i}" for i in range(50)]
     assert log.problems == []
+
+
+def test_a_line_half_read_before_a_rotation_is_completed_from_the_old_file(log_file: Path) -> None:
+    log = AuditLog.tail(FileLogSource(log_file))
+    line = _line("straddles")
+    _append(log_file, line[:50])
+    assert log.poll() == []
+    _append(log_file, line[50:])
+    log_file.rename(log_file.with_name("audit-2026-11-26T20-54-05.678.log"))
+    log_file.write_bytes(_line("after"))
+    assert [e.audit_id for e in log.poll()] == ["straddles", "after"]
+    assert log.problems == []
+
+
+def test_json_that_is_not_an_event_is_reported_not_raised(log_file: Path) -> None:
+    log = AuditLog.tail(FileLogSource(log_file))
+    _append(log_file, b'{"stage":"ResponseComplete","auditID":"x","user":"bob"}\n'
+                      b'{"stage":"Bogus","auditID":"y"}\n' + _line("ok"))
+    assert [e.audit_id for e in log.poll()] == ["ok"]
+    assert len(log.problems) == 2
+
+
+def test_event_repr_never_shows_bodies(log_file: Path) -> None:
+    log = AuditLog.tail(FileLogSource(log_file))
+    _append(log_file, _line("r", requestObject={"kind": "Secret", "stringData": {"p": "hunter2"}}))
+    [event] = log.poll()
+    assert "hunter2" not in repr(event)

@@ -144,6 +144,7 @@ def test_secret_bodies_are_redacted_in_evidence(control_plane_binaries: ControlP
     events = re.search(r'name="kaudit_events" value="([^"]*)"', junit)
     assert events is not None
     assert "redacted" in events.group(1)
+    assert "hunter2" not in events.group(1) and "hunter2" not in out.split("def test_fails")[0]
 
 
 def test_two_configurations_boot_two_clusters_and_switching_reuses_them(
@@ -155,7 +156,6 @@ def test_two_configurations_boot_two_clusters_and_switching_reuses_them(
 
         @A
         def test_a1(kaudit):
-            kaudit.read_configmap("x") if False else None
             kaudit.create_configmap("c")
             kaudit.expect(resource="configmaps").not_logged()
 
@@ -224,3 +224,24 @@ def test_forbidden_and_impersonation_fields(control_plane_binaries: ControlPlane
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_a_failed_boot_is_reported_once_then_not_retried(
+        control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import pytest
+        pytestmark = pytest.mark.kaudit(policy={str(BRIEF)!r}, flags={{"no-such-flag": "1"}})
+
+        def test_first(kaudit):
+            pass
+
+        def test_second(kaudit):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([
+        "*kube-apiserver failed to start: exited with code*",
+        "*unknown flag: --no-such-flag*",
+        "*failed earlier in this session; not retried*",
+    ])

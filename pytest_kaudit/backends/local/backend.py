@@ -124,6 +124,11 @@ def reap_stale_workdirs(base: Path) -> list[Path]:
     return removed
 
 
+def _attempt_log(name: str, attempt: int) -> str:
+    """One log file per start attempt, so a retry never reads an earlier attempt's words."""
+    return f"{name}.log" if attempt == 1 else f"{name}-attempt{attempt}.log"
+
+
 @dataclass
 class _Running:
     etcd: EtcdExecutor
@@ -186,10 +191,20 @@ class LocalBackend:
             Path(log_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         (workdir / "etcd").mkdir(mode=0o700)
         etcd_extra = ["--unsafe-no-fsync=true"] if binaries.etcd_supports("unsafe-no-fsync") else []
-        etcd = EtcdExecutor(binaries.etcd, workdir / "etcd" / "data", workdir / "etcd.log",
-                            timeout=spec.timeout, extra=etcd_extra)
-        self._running[workdir.name] = _Running(etcd, None, workdir)  # type: ignore[arg-type]
-        etcd.start_or_explain("etcd")
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            etcd = EtcdExecutor(binaries.etcd, workdir / "etcd" / f"data-{attempt}",
+                                workdir / _attempt_log("etcd", attempt),
+                                timeout=spec.timeout, extra=etcd_extra)
+            self._running[workdir.name] = _Running(etcd, None, workdir)  # type: ignore[arg-type]
+            try:
+                etcd.start_or_explain("etcd")
+                break
+            except BootError:
+                etcd.close_log()
+                if attempt < _PORT_ATTEMPTS and etcd.port_in_use():
+                    log.info("an etcd port was taken; retrying with others")
+                    continue
+                raise
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = free_port()
             flags = apiserver_flags(
@@ -200,7 +215,7 @@ class LocalBackend:
                 flags.pop("audit-policy-file")
             apiserver = ApiServerExecutor(
                 [str(binaries.apiserver), *(f"--{k}={v}" for k, v in flags.items())],
-                workdir / "kube-apiserver.log",
+                workdir / _attempt_log("kube-apiserver", attempt),
                 url=f"https://127.0.0.1:{port}", ca_file=pki.ca_file,
                 cert_file=admin.cert_file, key_file=admin.key_file,  # type: ignore[arg-type]
                 timeout=max(1.0, spec.timeout - (time.monotonic() - started)),
@@ -210,6 +225,7 @@ class LocalBackend:
                 apiserver.start_or_explain("kube-apiserver")
                 break
             except BootError:
+                apiserver.close_log()
                 if attempt < _PORT_ATTEMPTS and apiserver.port_in_use():
                     log.info("port %d was taken; retrying with another", port)
                     continue

@@ -114,6 +114,10 @@ class _LoggedExecutor(Executor):
             if not handle.closed:
                 handle.close()
 
+    def port_in_use(self) -> bool:
+        """Whether the process's log says a port was taken (then the start is retried)."""
+        return "address already in use" in tail(self.log_file, 40)
+
     def is_alive(self) -> bool:
         """True while the child runs (a zombie not yet reaped counts as dead)."""
         if self.process is None or self.process.poll() is not None:
@@ -170,6 +174,4 @@ class ApiServerExecutor(_LoggedExecutor):
         except (OSError, urllib.error.URLError):
             return False
 
-    def port_in_use(self) -> bool:
-        """Whether the apiserver's log says its port was taken (then the start is retried)."""
-        return "address already in use" in tail(self.log_file, 40)
+
