@@ -87,7 +87,7 @@ def _body(rng: random.Random, kind: str, name: str) -> dict[str, object]:
         "metadata": {
             "name": name,
             "namespace": "ns",
-            "uid": "%032x" % rng.getrandbits(128),
+            "uid": f"{rng.getrandbits(128):032x}",
             "labels": {"app": name[:8], "tier": "web"},
             "resourceVersion": str(rng.randint(1, 10**7)),
         },
@@ -96,7 +96,7 @@ def _body(rng: random.Random, kind: str, name: str) -> dict[str, object]:
                 {
                     "name": "c",
                     "image": "registry.example.com/app:1.2.3",
-                    "args": ["--flag=%d" % i for i in range(rng.randint(1, 40))],
+                    "args": [f"--flag={i}" for i in range(rng.randint(1, 40))],
                 }
             ]
         },
@@ -128,15 +128,13 @@ def generate(path: Path, size_mb: int, seed: int = 1) -> int:
                 if verb not in ("list", "watch", "create")
                 else ""
             )
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + n * 0.05)) + ".%06dZ" % (
-                n % 1_000_000
+            ts = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + n * 0.05))
+                + f".{n % 1_000_000:06d}Z"
             )
-            audit_id = "%08x-%04x-4%03x-8%03x-%012x" % (
-                rng.getrandbits(32),
-                rng.getrandbits(16),
-                rng.getrandbits(12),
-                rng.getrandbits(12),
-                rng.getrandbits(48),
+            audit_id = (
+                f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-"
+                f"4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}"
             )
             nonres = rng.random() < 0.08
             unauth = rng.random() < 0.01
@@ -150,7 +148,7 @@ def generate(path: Path, size_mb: int, seed: int = 1) -> int:
                 "requestURI": "",
                 "verb": verb,
                 "user": {} if unauth else {"username": user, "groups": groups},
-                "sourceIPs": ["10.0.0.%d" % rng.randint(1, 254)],
+                "sourceIPs": [f"10.0.0.{rng.randint(1, 254)}"],
                 "userAgent": "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505",
             }
             if nonres:
@@ -273,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"replay: {result['bytes'] / 1e6:.0f} MB, {result['events']:,} events, "
             f"{result['requests']:,} requests in {result['seconds']:.1f}s = {mbps:.0f} MB/s "
-            f"({result['events'] / result['seconds']:,.0f} events/s); peak RSS {result['peak_rss_mb']:.0f} MB "
+            f"({result['events'] / result['seconds']:,.0f} events/s); "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB "
             f"(cpus: {os.cpu_count()})"
         )
     finally:

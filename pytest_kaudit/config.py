@@ -51,7 +51,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("boot_timeout", "Seconds a cluster may take to become ready", 120.0, kind="float",
            metavar="SECONDS"),
     Option("lenient", "Load policies as kube-apiserver does: unknown or duplicate fields are "
-           "warnings, not errors", False, kind="bool"),
+           "warnings, not errors", default=False, kind="bool"),
     Option("max_clusters", "Running clusters kept for distinct policy/flag sets before the "
            "least recently used one is stopped", 3, kind="int", metavar="N"),
     Option("evidence", "Attach a test's audit events to its report", "failed",
@@ -65,8 +65,8 @@ OPTIONS: tuple[Option, ...] = (
            metavar="PATH"),
     Option("kind_config_dump", "Write the generated kind config to PATH", metavar="PATH"),
     Option("reuse", "Reuse an existing kind cluster with the same name and configuration",
-           False, kind="bool"),
-    Option("keep", "Keep kind/k3s clusters after the run", False, kind="bool"),
+           default=False, kind="bool"),
+    Option("keep", "Keep kind/k3s clusters after the run", default=False, kind="bool"),
     Option("cluster_name", "Name of the kind cluster (default: kaudit-<config hash>)",
            metavar="NAME"),
     Option("k3s_image", "Image for the k3s backend", metavar="IMAGE"),

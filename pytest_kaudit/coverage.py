@@ -102,7 +102,9 @@ class RuleCoverage:
         return tracked.unreachable
 
     def counts(self) -> tuple[int, int, int]:
-        """(covered, coverable, unreachable) over all policies; unreachable rules are not coverable."""
+        """(covered, coverable, unreachable) over all policies; unreachable rules are not
+        coverable.
+        """
         covered = coverable = unreachable = 0
         for t in self._by_key.values():
             dead = self._unreachable(t)

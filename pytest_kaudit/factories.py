@@ -63,7 +63,9 @@ class PolicyCache:
         self._cache: dict[tuple[str, str], Policy] = {}
 
     def load(self, value: Any, base_dir: Path, rootdir: Path) -> Policy:
-        """A path, YAML text, a dict or a Policy → Policy (relative paths: test dir, then rootdir)."""
+        """A path, YAML text, a dict or a Policy → Policy (relative paths: test dir, then
+        rootdir).
+        """
         if isinstance(value, Policy):
             return value
         if isinstance(value, Mapping):
@@ -73,7 +75,9 @@ class PolicyCache:
                                                     strict=self.strict)
             return self._cache[key]
         text = str(value)
-        if isinstance(value, str) and ("\n" in text or text.lstrip().startswith(("apiVersion", "{"))):
+        if isinstance(value, str) and (
+            "\n" in text or text.lstrip().startswith(("apiVersion", "{"))
+        ):
             key = ("text", text)
             if key not in self._cache:
                 self._cache[key] = Policy.from_yaml(text, source="<marker policy>",
@@ -81,7 +85,9 @@ class PolicyCache:
             return self._cache[key]
         path = Path(text).expanduser()
         if not path.is_absolute():
-            path = next((p for p in (base_dir / path, rootdir / path) if p.exists()), rootdir / path)
+            path = next(
+                (p for p in (base_dir / path, rootdir / path) if p.exists()), rootdir / path
+            )
         path = path.resolve()
         key = ("path", str(path.resolve()))
         if key not in self._cache:
@@ -131,7 +137,9 @@ class ClusterPool:
         is_alive: Callable[[ClusterHandle], bool] | None = getattr(self.backend, "is_alive", None)
         if is_alive is None or is_alive(handle):
             return
-        tail_of: Callable[[ClusterHandle], str] | None = getattr(self.backend, "apiserver_log_tail", None)
+        tail_of: Callable[[ClusterHandle], str] | None = getattr(
+            self.backend, "apiserver_log_tail", None
+        )
         tail = tail_of(handle) if tail_of else ""
         del self._handles[key]
         self._stop(handle)

@@ -169,7 +169,9 @@ class KAudit:
         return [e for e in self.poll_events(scope) if criteria.match(e)]
 
     def expect(self, *, scope: str = "test", **filters: Any) -> Expectation:
-        """An expectation over this test's events; finish it with ``.logged()`` or ``.not_logged()``."""
+        """An expectation over this test's events; finish it with ``.logged()`` or
+        ``.not_logged()``.
+        """
         return Expectation(self, Criteria.from_filters(filters), scope=scope)
 
     @property
@@ -254,7 +256,9 @@ class KAudit:
                                            groups=(*groups, _AUTHENTICATED))
 
     def predict(self, criteria: Criteria, events: Sequence[AuditEvent]) -> Prediction | None:
-        """Decide the request the criteria describe: a matching request we sent, else the criteria."""
+        """Decide the request the criteria describe: a matching request we sent, else the
+        criteria.
+        """
         if self.policy is None:
             return None
         for sent in self.ids.sent.values():

@@ -171,7 +171,8 @@ def _evidence(kaudit: KAudit, events: list[Any]) -> tuple[str, str]:
     from pytest_kaudit.expect.report import describe_event
     from pytest_kaudit.redact import redact_event
 
-    lines = [f"{len(events)} audit event(s) of this test in {kaudit.handle.log_source.description}:"]
+    source = kaudit.handle.log_source.description
+    lines = [f"{len(events)} audit event(s) of this test in {source}:"]
     lines += [f"  {describe_event(e)}" for e in events]
     if kaudit.log_problems:
         lines.append("undecodable log lines:")

@@ -35,6 +35,7 @@ from pytest_kaudit.backends._probe import (
     server_version,
     wait_ready,
 )
+from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.backends.base import (
     BARRIER_USER,
     ClusterHandle,
@@ -109,16 +110,6 @@ def load_base_config(
     if not isinstance(data, dict):
         raise BackendError(f"base kind config {value} is not a YAML mapping")
     return data
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _flags_from_manifest(text: bytes) -> dict[str, str]:
@@ -325,7 +316,7 @@ class KindBackend:
             if owner is None:
                 stale.append(name)  # no record here: not ours to judge alive; report it
             elif not owner.get("keep") and not (
-                owner.get("host") == socket.gethostname() and _pid_alive(int(owner.get("pid", 0)))
+                owner.get("host") == socket.gethostname() and pid_alive(int(owner.get("pid", 0)))
             ):
                 stale.append(name)
         return stale

@@ -113,7 +113,8 @@ def add_policy_options(parser: Any) -> None:
     parser.add_argument(
         "--lenient",
         action="store_true",
-        help="Load the policy like kube-apiserver 1.20-1.25 (unknown fields dropped) instead of strictly",
+        help="Load the policy like kube-apiserver 1.20-1.25 (unknown fields dropped) "
+        "instead of strictly",
     )
     parser.add_argument(
         "--target-version",

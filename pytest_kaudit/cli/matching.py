@@ -108,7 +108,8 @@ def mismatches(rule: PolicyRule, attrs: RequestAttributes) -> list[str]:
     if not groups_match(rule, user, attrs.groups):
         if user is None:
             why.append(
-                f"userGroups: unauthenticated request has no groups (rule wants {_fmt(rule.user_groups)})"
+                "userGroups: unauthenticated request has no groups "
+                f"(rule wants {_fmt(rule.user_groups)})"
             )
         else:
             why.append(

@@ -674,8 +674,8 @@ def render_text(rep: ReplayReport, *, top: int) -> list[str]:
         out.append(f"newly emitted stages: about {rep.added_events:,} more events")
     if rep.unestimated_bodies:
         out.append(
-            f"note: {rep.unestimated_bodies:,} newly logged bodies have no sample of their resource "
-            "in this log; estimated with the log-wide mean body size"
+            f"note: {rep.unestimated_bodies:,} newly logged bodies have no sample of their "
+            "resource in this log; estimated with the log-wide mean body size"
         )
     out.append("")
     if rep.changed_requests:
@@ -703,7 +703,8 @@ def render_text(rep: ReplayReport, *, top: int) -> list[str]:
     if rep.warning_count:
         out.append("")
         out.append(
-            f"{rep.warning_count:,} input warning{'s' if rep.warning_count != 1 else ''} (see stderr)"
+            f"{rep.warning_count:,} input warning{'s' if rep.warning_count != 1 else ''} "
+            "(see stderr)"
         )
     return out
 

@@ -1,6 +1,13 @@
 """Audit events and reading them from the log the apiserver writes."""
 
-from pytest_kaudit.events.log import AuditLog, Chunk, FileLogSource, LogFollower, LogProblem, LogSource
+from pytest_kaudit.events.log import (
+    AuditLog,
+    Chunk,
+    FileLogSource,
+    LogFollower,
+    LogProblem,
+    LogSource,
+)
 from pytest_kaudit.events.model import AuditEvent, event_from_dict
 
 __all__ = [

@@ -67,7 +67,10 @@ class LogProblem:
     error: str
 
     def __str__(self) -> str:
-        return f"{self.file} @ byte {self.offset}: undecodable line ({self.length} bytes): {self.error}"
+        return (
+            f"{self.file} @ byte {self.offset}: "
+            f"undecodable line ({self.length} bytes): {self.error}"
+        )
 
 
 class FileLogSource:

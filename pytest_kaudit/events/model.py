@@ -48,7 +48,9 @@ class AuditEvent:
 
     @property
     def decision(self) -> str | None:
-        """``authorization.k8s.io/decision``: ``allow`` or ``forbid`` (None if not authorised yet)."""
+        """``authorization.k8s.io/decision``: ``allow`` or ``forbid`` (None if not authorised
+        yet).
+        """
         return self.annotations.get("authorization.k8s.io/decision")
 
     @property

@@ -128,7 +128,8 @@ class Expectation:
         events = self._window.poll_events(self.scope)
         return events, [e for e in events if self.criteria.match(e)]
 
-    def _expected_stages(self, req: _Request, stages: frozenset[Stage] | None) -> frozenset[Stage] | None:
+    def _expected_stages(self, req: _Request,
+                         stages: frozenset[Stage] | None) -> frozenset[Stage] | None:
         if stages is not None:
             return stages
         decision = self._window.decide(req.final)
@@ -193,14 +194,16 @@ class Expectation:
 
         problems: list[str] = []
         if not matched:
-            headline = (f"expected an audit event{f' at level {want_level.value}' if want_level else ''}"
+            at_level = f" at level {want_level.value}" if want_level else ""
+            headline = (f"expected an audit event{at_level}"
                         f" matching the filters, found none")
             self._fail(headline, events, want_level, want_stages, expect_logged=True)
         if count is not None and len(requests) != count:
             problems.append(f"expected {count} matching request(s), found {len(requests)}")
         for req in requests:
             problems += self._check_request(req, want_level, want_stages,
-                                            request_object, response_object)
+                                            request_object=request_object,
+                                            response_object=response_object)
         if problems:
             n = len(requests)
             headline = (f"{n} matching request{'s' if n != 1 else ''} logged, but "
@@ -230,7 +233,8 @@ class Expectation:
         return True
 
     def _check_request(self, req: _Request, level: Level | None, stages: frozenset[Stage] | None,
-                       request_object: bool | None, response_object: bool | None) -> list[str]:
+                       *, request_object: bool | None,
+                       response_object: bool | None) -> list[str]:
         out: list[str] = []
         final = req.final
         who = f"request {req.audit_id} ({final.verb} {final.resource or final.path})"
@@ -250,10 +254,11 @@ class Expectation:
                 text += f" (unexpected {stage_list(extra)}"
                 text += ", which the policy omits)" if omitted else ")"
             out.append(text)
-        out += self._check_bodies(req, who, request_object, response_object)
+        out += self._check_bodies(req, who, request_object=request_object,
+                                  response_object=response_object)
         return out
 
-    def _check_bodies(self, req: _Request, who: str, request_object: bool | None,
+    def _check_bodies(self, req: _Request, who: str, *, request_object: bool | None,
                       response_object: bool | None) -> list[str]:
         out: list[str] = []
         final = req.final
@@ -271,7 +276,8 @@ class Expectation:
             if lvl < Level.REQUEST_RESPONSE:
                 response_object = False
             elif (final.stage == Stage.RESPONSE_COMPLETE and final.verb != "watch"
-                  and final.subresource not in STREAMING_SUBRESOURCES and final.is_resource_request):
+                  and final.subresource not in STREAMING_SUBRESOURCES
+                  and final.is_resource_request):
                 response_object = True
         for name, want, has in (("request", request_object, has_req),
                                 ("response", response_object, has_resp)):
@@ -289,7 +295,9 @@ class Expectation:
         awaited, so every request this test sent before is already in the log.
         """
         __tracebackhide__ = True
-        barrier = self._window.barrier(timeout if timeout is not None else self._window.default_timeout)
+        barrier = self._window.barrier(
+            timeout if timeout is not None else self._window.default_timeout
+        )
         events, matched = self._matching()
         if matched:
             n = len(matched)

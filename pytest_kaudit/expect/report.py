@@ -32,7 +32,9 @@ class Prediction:
     request: str                  # the request the prediction was made for, in words
 
     def describe(self) -> str:
-        """E.g. ``rules[1] (policy.yaml:14) applies to ..., so Metadata`` plus the omitted stages."""
+        """E.g. ``rules[1] (policy.yaml:14) applies to ..., so Metadata`` plus the omitted
+        stages.
+        """
         d = self.decision
         where = self.policy_source or "policy"
         if d.rule_index is None:
@@ -76,7 +78,9 @@ def describe_event(event: AuditEvent) -> str:
     return ", ".join(parts)
 
 
-def near_misses(criteria: Criteria, events: Sequence[AuditEvent]) -> list[tuple[AuditEvent, list[Mismatch]]]:
+def near_misses(
+    criteria: Criteria, events: Sequence[AuditEvent]
+) -> list[tuple[AuditEvent, list[Mismatch]]]:
     """Events ranked by how many fields differ (fewest first), ties in log order."""
     scored = [(e, criteria.difference(e)) for e in events]
     ranked = sorted(enumerate(scored), key=lambda item: (len(item[1][1]), item[0]))

@@ -251,7 +251,7 @@ def generate_kubeadm(
         "apiVersion": api,
         "kind": "ClusterConfiguration",
         "metadata": {"name": "config"},
-        "kubernetesVersion": "v%d.%d.%d" % k8s,
+        "kubernetesVersion": "v{}.{}.{}".format(*k8s),
         "clusterName": name,
         "controlPlaneEndpoint": f"{name}-control-plane:6443",
         "apiServer": {

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.backends.base import (
     ClusterHandle,
     ClusterSpec,
@@ -95,16 +96,6 @@ def apiserver_flags(
 OWNER_FILE = "owner.pid"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_stale_workdirs(base: Path) -> list[Path]:
     """Remove cluster directories whose owning pytest died without cleaning up (SIGKILL).
 
@@ -117,7 +108,7 @@ def reap_stale_workdirs(base: Path) -> list[Path]:
             owner = int((workdir / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # not ours, or still being created
-        if not _pid_alive(owner):
+        if not pid_alive(owner):
             shutil.rmtree(workdir, ignore_errors=True)
             removed.append(workdir)
             log.info("removed %s left by dead process %d", workdir, owner)

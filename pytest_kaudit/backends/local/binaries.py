@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pytest_kaudit.errors import BinaryNotFound
 
+
 def provision_cache() -> Path:
     """The provisioning cache root (``$KAUDIT_CACHE_DIR`` or the XDG cache)."""
     if os.environ.get("KAUDIT_CACHE_DIR"):
@@ -137,7 +138,9 @@ def _apiserver_version(path: str, _mtime: float) -> str:
 @functools.lru_cache(maxsize=8)
 def _help_flags(path: str, _mtime: float) -> frozenset[str]:
     proc = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
-    return frozenset(re.findall(r"(?m)^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)", proc.stdout + proc.stderr))
+    return frozenset(
+        re.findall(r"(?m)^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)", proc.stdout + proc.stderr)
+    )
 
 
 def _apiserver_flags(path: str, mtime: float) -> frozenset[str]:

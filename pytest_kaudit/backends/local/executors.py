@@ -22,6 +22,7 @@ from typing import Any
 from mirakuru import Executor
 from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
+from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.errors import BootError
 
 _PR_SET_PDEATHSIG = 1
@@ -122,11 +123,7 @@ class _LoggedExecutor(Executor):
         """True while the child runs (a zombie not yet reaped counts as dead)."""
         if self.process is None or self.process.poll() is not None:
             return False
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except FileNotFoundError:
-            return True  # not Linux: poll() is all we have
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        return pid_alive(self.process.pid)
 
 
 class EtcdExecutor(_LoggedExecutor):
