@@ -71,6 +71,39 @@ def read_configmap(api: k8s.ApiClient, name: str, namespace: str) -> k8s.V1Confi
     return k8s.CoreV1Api(api).read_namespaced_config_map(name, namespace)
 
 
+def patch_configmap(api: k8s.ApiClient, name: str, namespace: str,
+                    data: dict[str, str]) -> k8s.V1ConfigMap:
+    """Merge-patch a ConfigMap's data (logged as a raw patch document at Request+)."""
+    return k8s.CoreV1Api(api).patch_namespaced_config_map(name, namespace, {"data": data})
+
+
+def list_pods(api: k8s.ApiClient, namespace: str) -> k8s.V1PodList:
+    """List the pods of a namespace."""
+    return k8s.CoreV1Api(api).list_namespaced_pod(namespace)
+
+
+def grant(api: k8s.ApiClient, user: str, *, verbs: list[str], resources: list[str],
+          namespace: str | None, api_group: str = "", name: str) -> None:
+    """Allow ``user`` ``verbs`` on ``resources``: a Role + RoleBinding in ``namespace``, or a
+    ClusterRole + ClusterRoleBinding when ``namespace`` is None."""
+    rbac = k8s.RbacAuthorizationV1Api(api)
+    rule = k8s.V1PolicyRule(api_groups=[api_group], resources=resources, verbs=verbs)
+    subject = k8s.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")
+    if namespace is None:
+        rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=name),
+                                                   rules=[rule]))
+        rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
+            metadata=k8s.V1ObjectMeta(name=name), subjects=[subject],
+            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                   name=name)))
+        return
+    rbac.create_namespaced_role(namespace, k8s.V1Role(metadata=k8s.V1ObjectMeta(name=name),
+                                                      rules=[rule]))
+    rbac.create_namespaced_role_binding(namespace, k8s.V1RoleBinding(
+        metadata=k8s.V1ObjectMeta(name=name), subjects=[subject],
+        role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name)))
+
+
 _WATCHABLE = {
     "pods": "list_namespaced_pod",
     "secrets": "list_namespaced_secret",

@@ -133,6 +133,29 @@ class KAudit:
         """Get a ConfigMap."""
         return actions.read_configmap(self._api(as_user, groups), name, self._ns(namespace))
 
+    def patch_configmap(self, name: str, data: dict[str, str], namespace: str | None = None, *,
+                        as_user: str | None = None, groups: Sequence[str] = ()) -> Any:
+        """Merge-patch a ConfigMap's data."""
+        return actions.patch_configmap(self._api(as_user, groups), name, self._ns(namespace),
+                                       data)
+
+    def list_pods(self, namespace: str | None = None, *, as_user: str | None = None,
+                  groups: Sequence[str] = ()) -> Any:
+        """List the pods of a namespace."""
+        return actions.list_pods(self._api(as_user, groups), self._ns(namespace))
+
+    def grant(self, user: str, verbs: Sequence[str], resources: Sequence[str], *,
+              namespace: str | None = None, cluster_wide: bool = False,
+              api_group: str = "") -> None:
+        """Let ``user`` do ``verbs`` on ``resources`` (RBAC), so "allow" events can be tested.
+
+        Namespaced in ``namespace`` (default: this test's), or cluster-wide.
+        """
+        ns = None if cluster_wide else self._ns(namespace)
+        name = f"kaudit-{self.token}-{len(self.ids.sent)}"
+        actions.grant(self.client, user, verbs=list(verbs), resources=list(resources),
+                      namespace=ns, api_group=api_group, name=name)
+
     def watch(self, resource: str = "pods", namespace: str | None = None, *,
               timeout_seconds: int = 1, as_user: str | None = None,
               groups: Sequence[str] = ()) -> list[dict[str, Any]]:

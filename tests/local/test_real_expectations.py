@@ -245,3 +245,27 @@ def test_a_failed_boot_is_reported_once_then_not_retried(
         "*unknown flag: --no-such-flag*",
         "*failed earlier in this session; not retried*",
     ])
+
+
+def test_granted_reads_patches_and_lists(control_plane_binaries: ControlPlaneBinaries,
+                                         pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import pytest
+
+        @pytest.mark.kaudit(policy={RRPOLICY!r})
+        def test_granted(kaudit):
+            kaudit.create_configmap("c", data={{"k": "v1"}})
+            kaudit.grant("alice", ["get", "patch"], ["configmaps"])
+            kaudit.read_configmap("c", as_user="alice")
+            [get] = kaudit.expect(verb="get", user="alice", stage="ResponseComplete").logged()
+            assert get.decision == "allow" and get.code == 200
+            assert "RoleBinding" in get.annotations["authorization.k8s.io/reason"]
+            kaudit.patch_configmap("c", {{"k": "v2"}}, as_user="alice")
+            [patch] = kaudit.expect(verb="patch", user="alice", stage="ResponseComplete").logged(
+                request_object=True, response_object=True)
+            assert patch.request_object == {{"data": {{"k": "v2"}}}}  # the raw patch document
+            kaudit.list_pods()
+            kaudit.expect(verb="list", resource="pods").logged(level="Metadata")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
