@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 
@@ -125,4 +125,5 @@ def watch(api: k8s.ApiClient, resource: str, namespace: str, *,
     except KeyError:
         raise ValueError(f"watch supports {', '.join(sorted(_WATCHABLE))}; "
                          "use kubernetes.watch.Watch with kaudit.client for others") from None
-    return list(k8s_watch.Watch().stream(lister, namespace, timeout_seconds=timeout_seconds))
+    stream = k8s_watch.Watch().stream  # type: ignore[no-untyped-call]
+    return list(stream(lister, namespace, timeout_seconds=timeout_seconds))  # type: ignore[no-untyped-call]

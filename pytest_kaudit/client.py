@@ -81,7 +81,7 @@ def _tag_requests(api_client: kubernetes.client.ApiClient, ids: AuditIds, creds:
                                impersonated=impersonate is not None))
         return original(method, url, *args, **kwargs)
 
-    rest.request = request
+    setattr(rest, "request", request)  # noqa: B010 - shadow the bound method on this instance
 
 
 def make_client(handle: ClusterHandle, creds: Credentials, ids: AuditIds, *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -92,7 +92,8 @@ def add_options(parser: pytest.Parser) -> None:
             if opt.choices:
                 kwargs["choices"] = opt.choices
             group.addoption(opt.flag, metavar=opt.metavar or opt.name.upper(), **kwargs)
-        ini_type = {"bool": "bool", "list": "linelist"}.get(opt.kind, "string")
+        ini_type: Literal["bool", "linelist", "string"] = (
+            "bool" if opt.kind == "bool" else "linelist" if opt.kind == "list" else "string")
         default = opt.default if opt.kind in ("bool", "list") else None
         parser.addini(opt.ini, opt.help, type=ini_type, default=default if default is not None
                       else ([] if opt.kind == "list" else None))

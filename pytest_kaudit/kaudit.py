@@ -324,7 +324,7 @@ class KAudit:
     def close(self) -> None:
         """Release clients and the log cursor."""
         for api in self._clients:
-            api.close()
+            api.close()  # type: ignore[no-untyped-call]
         self._log.close()
 
     def __repr__(self) -> str:

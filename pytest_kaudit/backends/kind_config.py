@@ -220,7 +220,7 @@ def cluster_patch(flags: Mapping[str, str], *, audit: bool = True) -> str:
     return str(yaml.dump(patch, Dumper=_QuotingDumper, sort_keys=False))
 
 
-class _QuotingDumper(yaml.SafeDumper):  # type: ignore[misc]
+class _QuotingDumper(yaml.SafeDumper):
     """Dumps every string scalar quoted, so ``"100"`` never turns into a YAML integer."""
 
 
@@ -287,7 +287,7 @@ def dump_kind_config(config: Mapping[str, Any]) -> str:
     return str(yaml.dump(dict(config), Dumper=_ConfigDumper, sort_keys=False))
 
 
-class _ConfigDumper(yaml.SafeDumper):  # type: ignore[misc]
+class _ConfigDumper(yaml.SafeDumper):
     """Plain YAML, but multi-line strings (the kubeadm patches) as ``|`` blocks."""
 
 

@@ -100,15 +100,17 @@ class FileFollower:
         self._offset = 0
         self._open(at_end=not from_start)
 
-    def _open(self, *, at_end: bool) -> None:
+    def _open(self, *, at_end: bool) -> bool:
+        """Open the current file; False when it does not exist (yet)."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             # kube-apiserver <1.22 creates the file on the first event: all of it will be new.
             self._fd, self._offset = None, 0
-            return
+            return False
         self._fd = fd
         self._offset = os.lseek(fd, 0, os.SEEK_END) if at_end else 0
+        return True
 
     def _drain(self, limit: int | None = None) -> bytes:
         assert self._fd is not None
@@ -126,10 +128,10 @@ class FileFollower:
     def read_new(self) -> list[Chunk]:
         """Return the bytes appended since the previous call, following rotations."""
         chunks: list[Chunk] = []
-        if self._fd is None:
-            self._open(at_end=False)
-            if self._fd is None:
-                return chunks
+        if self._fd is None and not self._open(at_end=False):
+            return chunks
+        fd = self._fd
+        assert fd is not None  # opened above
         start = self._offset
         data = self._drain(_MAX_READ)
         if len(data) >= _MAX_READ:  # more is waiting: hand this part over first
@@ -138,7 +140,7 @@ class FileFollower:
             current = os.stat(self.path)
         except FileNotFoundError:
             current = None  # mid-rotation: renamed, new file not created yet
-        mine = os.fstat(self._fd)
+        mine = os.fstat(fd)
         if current is not None and current.st_ino == mine.st_ino:
             if current.st_size < self._offset:  # truncated in place
                 log.info("audit log %s was truncated; reading it from the start", self.path)
@@ -155,12 +157,10 @@ class FileFollower:
         chunks.append(Chunk(str(self.path), start, data, final=True))
         for missed in self._rotated_after(mine):
             chunks.append(Chunk(str(missed), 0, _read_whole(missed), final=True))
-        os.close(self._fd)
+        os.close(fd)
         self._fd = None
-        if current is not None:
-            self._open(at_end=False)
-            if self._fd is not None:
-                chunks.append(Chunk(str(self.path), 0, self._drain()))
+        if current is not None and self._open(at_end=False):
+            chunks.append(Chunk(str(self.path), 0, self._drain()))
         return chunks
 
     def _rotated_after(self, mine: os.stat_result) -> list[Path]:

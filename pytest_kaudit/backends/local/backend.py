@@ -123,7 +123,7 @@ def _attempt_log(name: str, attempt: int) -> str:
 @dataclass
 class _Running:
     etcd: EtcdExecutor
-    apiserver: ApiServerExecutor
+    apiserver: ApiServerExecutor | None  # None until the apiserver's first start attempt
     workdir: Path
 
 
@@ -186,7 +186,7 @@ class LocalBackend:
             etcd = EtcdExecutor(binaries.etcd, workdir / "etcd" / f"data-{attempt}",
                                 workdir / _attempt_log("etcd", attempt),
                                 timeout=spec.timeout, extra=etcd_extra)
-            self._running[workdir.name] = _Running(etcd, None, workdir)  # type: ignore[arg-type]
+            self._running[workdir.name] = _Running(etcd, None, workdir)
             try:
                 etcd.start_or_explain("etcd")
                 break
@@ -259,14 +259,15 @@ class LocalBackend:
     def is_alive(self, handle: ClusterHandle) -> bool:
         """Whether both processes of the cluster still run."""
         running = self._running.get(handle.name)
-        return bool(running and running.etcd.is_alive() and running.apiserver.is_alive())
+        return bool(running and running.apiserver and running.etcd.is_alive()
+                    and running.apiserver.is_alive())
 
     def apiserver_log_tail(self, handle: ClusterHandle, lines: int = 25) -> str:
         """The last lines the apiserver wrote to stderr (for crash reports)."""
         from pytest_kaudit.backends.local.executors import tail
 
         running = self._running.get(handle.name)
-        return tail(running.apiserver.log_file, lines) if running else ""
+        return tail(running.apiserver.log_file, lines) if running and running.apiserver else ""
 
     def stop(self, handle: ClusterHandle) -> None:
         """Stop the apiserver, then etcd (the reverse order hangs), and remove the directory."""

@@ -167,7 +167,7 @@ class ApiServerExecutor(_LoggedExecutor):
     def after_start_check(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=2, context=self._ssl) as r:
-                return r.status == 200
+                return bool(r.status == 200)
         except (OSError, urllib.error.URLError):
             return False
 
