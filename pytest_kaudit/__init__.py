@@ -11,6 +11,7 @@ from pytest_kaudit.errors import (
     BootError,
     KauditError,
     PolicyError,
+    PolicyMismatchWarning,
 )
 from pytest_kaudit.events import AuditEvent
 from pytest_kaudit.policy import (
@@ -39,6 +40,7 @@ __all__ = [
     "Level",
     "Policy",
     "PolicyError",
+    "PolicyMismatchWarning",
     "PolicyRule",
     "Problem",
     "RequestAttributes",

@@ -68,3 +68,11 @@ class BootError(BackendError):
 
 class AuditLogError(KauditError):
     """The audit log could not be read (missing, unreadable, rotated away)."""
+
+
+class PolicyMismatchWarning(UserWarning):
+    """The apiserver logged a request at a level the policy copy in use does not predict.
+
+    On ``existing`` clusters it means the copy given with ``--kaudit-policy`` is not what the
+    cluster runs; on clusters the plugin owns it would point at a policy-engine bug.
+    """

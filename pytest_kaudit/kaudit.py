@@ -21,7 +21,7 @@ from pytest_kaudit.events.log import AuditLog
 from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.expect.criteria import FIELDS, Criteria
 from pytest_kaudit.expect.expectation import Expectation
-from pytest_kaudit.expect.report import Prediction
+from pytest_kaudit.expect.report import Prediction, describe_event
 from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes, Stage
 
 _AUTHENTICATED = "system:authenticated"
@@ -258,6 +258,20 @@ class KAudit:
             "Give the cluster's policy with --kaudit-policy (the plugin then picks a logged "
             f"request), or make the policy log `get {_BARRIER_PATH}` by {admin.user}."
         )
+
+    def policy_mismatches(self, events: Sequence[AuditEvent]) -> list[str]:
+        """Events whose logged level differs from the policy's prediction, one line each."""
+        if self.policy is None:
+            return []
+        out = []
+        for event in events:
+            decision = self.decide(event)
+            if decision is not None and decision.level != event.level:
+                rule = f"rules[{decision.rule_index}]" if decision.rule_index is not None \
+                    else "no rule"
+                out.append(f"{describe_event(event)}: the policy predicts "
+                           f"{decision.level.value} ({rule})")
+        return out
 
     def decide(self, event: AuditEvent) -> Decision | None:
         """The policy's decision for the request behind ``event``."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_kaudit.config import KauditConfig, add_options, get_config
-from pytest_kaudit.errors import KauditError, PolicyError
+from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
 from pytest_kaudit.factories import (
     KAUDIT_KEY,
     ClusterPool,
@@ -111,6 +111,13 @@ class KauditPlugin:
         if kaudit is None or report.when != "call":
             return report
         events = kaudit.poll_events("test")
+        mismatches = kaudit.policy_mismatches(events)
+        if mismatches:
+            source = kaudit.policy.source if kaudit.policy else "the policy"
+            item.warn(PolicyMismatchWarning(
+                f"{len(mismatches)} audit event(s) of this test were logged at a level that "
+                f"{source} does not predict; is that the policy the cluster runs?\n  "
+                + "\n  ".join(mismatches[:5])))
         if self.coverage is not None and kaudit.policy is not None:
             self.coverage.record_test(kaudit.policy, kaudit, events)
         mode = self.cfg.evidence

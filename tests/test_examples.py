@@ -13,8 +13,11 @@ from tests.conftest import EXAMPLES
 def test_brief_compliance_suite_passes_on_the_real_apiserver(
     pytester: pytest.Pytester, control_plane_binaries: ControlPlaneBinaries
 ) -> None:
-    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-v")
+    result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider", "-v",
+                                           "-W", "error::pytest_kaudit.PolicyMismatchWarning")
     result.assert_outcomes(passed=6)
+    # the policy engine predicted every level the real apiserver logged
+    result.stdout.no_fnmatch_line("*PolicyMismatchWarning*")
     result.stdout.fnmatch_lines(["*test_webapp_pod_delete_logged_with_both_bodies PASSED*",
                                  "kaudit: clusters booted: kaudit-local-*"])
 

@@ -17,14 +17,18 @@ def attributes_from_event(event: Mapping[str, Any]) -> RequestAttributes:
     ref = event.get("objectRef")
     verb = str(event.get("verb") or "")
     if isinstance(ref, Mapping):
+        subresource = ref.get("subresource") or ""
+        # The checker saw the URL: a create names no object (objectRef.name is filled in from
+        # the body afterwards); a subresource create (pods/x/eviction) has it in the URL.
+        name = "" if verb == "create" and not subresource else ref.get("name") or ""
         return RequestAttributes(
             user=(username or "") if authenticated else None,
             groups=groups,
             verb=verb,
             namespace=ref.get("namespace") or "",
             resource=ref.get("resource") or "",
-            subresource=ref.get("subresource") or "",
-            name=ref.get("name") or "",
+            subresource=subresource,
+            name=name,
             api_group=ref.get("apiGroup") or "",
             api_version=ref.get("apiVersion") or "",
             path=str(event.get("requestURI") or "").split("?", 1)[0],

@@ -196,3 +196,15 @@ def test_event_repr_never_shows_bodies(log_file: Path) -> None:
     _append(log_file, _line("r", requestObject={"kind": "Secret", "stringData": {"p": "hunter2"}}))
     [event] = log.poll()
     assert "hunter2" not in repr(event)
+
+
+def test_attributes_of_a_create_event_have_no_name() -> None:
+    from pytest_kaudit.events.attributes import attributes_from_event
+
+    base = {"verb": "create", "user": {"username": "a"}, "requestURI": "/api/v1/namespaces/n/pods",
+            "objectRef": {"resource": "pods", "namespace": "n", "name": "p1"}}
+    assert attributes_from_event(base).name == ""  # the checker saw only the URL
+    evict = {**base, "objectRef": {"resource": "pods", "namespace": "n", "name": "p1",
+                                   "subresource": "eviction"}}
+    assert attributes_from_event(evict).name == "p1"
+    assert attributes_from_event({**base, "verb": "get"}).name == "p1"

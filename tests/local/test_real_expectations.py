@@ -269,3 +269,32 @@ def test_granted_reads_patches_and_lists(control_plane_binaries: ControlPlaneBin
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_events_contradicting_the_policy_copy_raise_a_warning(
+        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
+    """As on an `existing` cluster given the wrong policy copy: the cluster runs RRPOLICY,
+    predictions use brief.yaml."""
+    from pytest_kaudit.backends.base import ClusterSpec
+    from pytest_kaudit.backends.local import LocalBackend
+    from pytest_kaudit.kaudit import KAudit
+    from pytest_kaudit.policy import Policy
+
+    backend = LocalBackend(base_dir=tmp_path)
+    running = Policy.from_dict(RRPOLICY)
+    handle = backend.start(ClusterSpec(running))
+    try:
+        wrong_copy = KAudit(handle, policy=Policy.load(BRIEF), test_name="copy", timeout=10)
+        wrong_copy.create_configmap("c")
+        events = wrong_copy.expect(verb="create", resource="configmaps").logged(
+            stages=["RequestReceived", "ResponseComplete"])
+        [line, *_] = wrong_copy.policy_mismatches(events)
+        assert "create configmaps" in line and "the policy predicts None (no rule)" in line
+        right_copy = KAudit(handle, policy=running, test_name="copy2", timeout=10)
+        right_copy.create_configmap("d")
+        events = right_copy.expect(verb="create", resource="configmaps").logged()
+        assert right_copy.policy_mismatches(events) == []
+        wrong_copy.close()
+        right_copy.close()
+    finally:
+        backend.stop(handle)
