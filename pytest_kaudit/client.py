@@ -92,8 +92,7 @@ def make_client(handle: ClusterHandle, creds: Credentials, ids: AuditIds, *,
     cfg.host = handle.server
     if handle.ca_file is not None:
         cfg.ssl_ca_cert = str(handle.ca_file)
-    else:
-        cfg.verify_ssl = False
+    cfg.verify_ssl = not handle.insecure_skip_tls_verify  # no CA file: the system trust store
     if creds.cert_file is not None:
         cfg.cert_file = str(creds.cert_file)
         cfg.key_file = str(creds.key_file)

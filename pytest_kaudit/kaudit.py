@@ -213,8 +213,11 @@ class KAudit:
         """
         creds, path = self._barrier_request()
         audit_id = self._barrier_ids.next_id()
-        ctx = ssl.create_default_context(cafile=str(self.handle.ca_file)) if self.handle.ca_file \
-            else ssl._create_unverified_context()
+        ctx = ssl.create_default_context(
+            cafile=str(self.handle.ca_file) if self.handle.ca_file else None)
+        if self.handle.insecure_skip_tls_verify:  # the user's kubeconfig asked for it
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if creds.cert_file is not None:
             ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
         headers = {"Audit-ID": audit_id, "User-Agent": self._user_agent}

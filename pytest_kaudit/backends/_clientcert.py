@@ -21,6 +21,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pytest_kaudit.backends.base import Credentials
 
 _VALIDITY = dt.timedelta(days=2)
+#: A cached certificate closer than this to its expiry is issued anew (a kept cluster may
+#: outlive the validity of the certificates minted for it).
+_RENEW_BEFORE = dt.timedelta(hours=1)
 
 
 def write_private(path: Path, data: bytes) -> Path:
@@ -42,12 +45,15 @@ class CertMinter:
         self.directory = directory
 
     def mint(self, user: str, groups: tuple[str, ...] = ()) -> Credentials:
-        """Return credentials for ``user`` in ``groups``; cached per (user, groups)."""
+        """Return credentials for ``user`` in ``groups``; cached per (user, groups).
+
+        A cached certificate is re-issued when it is unreadable or expires within an hour.
+        """
         digest = hashlib.sha256("\0".join((user, *groups)).encode()).hexdigest()[:10]
         stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', user)[:40]}-{digest}"
         cert_file = self.directory / f"{stem}.crt"
         key_file = self.directory / f"{stem}.key"
-        if not cert_file.exists():
+        if not _still_valid(cert_file) or not key_file.exists():
             cert, key = self._issue(user, groups)
             write_private(key_file, key)
             write_private(cert_file, cert)
@@ -75,6 +81,18 @@ class CertMinter:
             serialization.NoEncryption(),
         )
         return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _still_valid(cert_file: Path) -> bool:
+    """The certificate exists, is readable and stays valid for at least :data:`_RENEW_BEFORE`."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError):
+        return False
+    expires = getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
+    if expires is None:
+        expires = cert.not_valid_after.replace(tzinfo=dt.timezone.utc)
+    return bool(expires - dt.datetime.now(dt.timezone.utc) >= _RENEW_BEFORE)
 
 
 def identity_of(cert_pem: bytes) -> tuple[str, tuple[str, ...]]:

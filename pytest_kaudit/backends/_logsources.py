@@ -8,6 +8,7 @@ on a remote node, or the apiserver's stdout (``--audit-log-path=-``).
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from collections.abc import Sequence
 
@@ -19,6 +20,35 @@ log = logging.getLogger(__name__)
 #: Placeholders a command may contain: bytes already read, and that plus one (``tail -c +N``).
 OFFSET = "{offset}"
 OFFSET1 = "{offset1}"
+
+
+#: Options whose value is a secret, masked in descriptions (messages, reports).
+_SECRET_OPTIONS = ("--token", "--password")
+_MASK = "***"
+_SECRET_INLINE = re.compile(r"(--(?:token|password)(?:=|\s+))(?:'[^']*'|\"[^\"]*\"|\S+)")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:[A-Za-z]+\s+)?)\S.*")
+
+
+def masked_command(argv: Sequence[str]) -> str:
+    """The command as text for messages, with token/password values and auth headers masked.
+
+    Masks ``--token X``, ``--token=X``, ``--password X``/``=X`` (also inside a ``sh -c``
+    string) and the credentials of ``Authorization:`` headers (``curl -H``).
+    """
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(_MASK)
+            hide_next = False
+            continue
+        if arg in _SECRET_OPTIONS:
+            hide_next = True
+            out.append(arg)
+            continue
+        arg = _SECRET_INLINE.sub(lambda m: m[1] + _MASK, arg)
+        out.append(_AUTH_HEADER.sub(lambda m: m[1] + _MASK, arg))
+    return " ".join(out)
 
 
 class CommandLogSource:
@@ -49,7 +79,7 @@ class CommandLogSource:
         self.size_command = list(size_command) if size_command else None
         self.json_only = json_only
         self.timeout = timeout
-        self.description = description or " ".join(self.command)
+        self.description = description or masked_command(self.command)
 
     @property
     def incremental(self) -> bool:

@@ -25,14 +25,18 @@ from pytest_kaudit.events.log import AuditLog, LogSource
 _POLL = 0.1
 
 
-def ssl_context(ca_file: Path | None, creds: Credentials | None = None) -> ssl.SSLContext:
-    """TLS context verifying the serving CA (or nothing when None) with an optional client cert."""
-    if ca_file is None:
-        ctx = ssl.create_default_context()
+def ssl_context(
+    ca_file: Path | None, creds: Credentials | None = None, *, insecure: bool = False
+) -> ssl.SSLContext:
+    """TLS context with an optional client cert, verifying the server against ``ca_file``.
+
+    ``ca_file=None`` verifies with the system trust store. Verification is turned off only
+    when ``insecure`` is true (the user's kubeconfig says ``insecure-skip-tls-verify``).
+    """
+    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+    if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    else:
-        ctx = ssl.create_default_context(cafile=str(ca_file))
     if creds is not None and creds.cert_file is not None and creds.key_file is not None:
         ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
     return ctx
@@ -64,17 +68,19 @@ def wait_ready(
     *,
     timeout: float,
     still_running: Callable[[], str | None] | None = None,
+    insecure: bool = False,
 ) -> None:
     """Poll ``/readyz`` until 200 within ``timeout`` seconds.
 
     Args:
         still_running: called between polls; returns a reason string when waiting is
             pointless (e.g. the apiserver crash-loops), which aborts at once.
+        insecure: skip TLS verification (see :func:`ssl_context`).
 
     Raises:
         TimeoutError: with the last status or connection error seen.
     """
-    ctx = ssl_context(ca_file)
+    ctx = ssl_context(ca_file, insecure=insecure)
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while True:
@@ -94,9 +100,12 @@ def wait_ready(
         time.sleep(_POLL)
 
 
-def server_version(server: str, ca_file: Path | None, creds: Credentials) -> tuple[int, int]:
+def server_version(
+    server: str, ca_file: Path | None, creds: Credentials, *, insecure: bool = False
+) -> tuple[int, int]:
     """(major, minor) from ``/version`` (``"20+"`` style minors are accepted)."""
-    status, body = request(server, "/version", ssl_context(ca_file, creds), creds=creds)
+    ctx = ssl_context(ca_file, creds, insecure=insecure)
+    status, body = request(server, "/version", ctx, creds=creds)
     if status != 200:
         raise OSError(f"/version answered {status}")
     info = json.loads(body)
@@ -121,6 +130,7 @@ def prove_policy_live(
     path: str,
     expected_level: str,
     timeout: float,
+    insecure: bool = False,
 ) -> ProbeResult:
     """Send a probe as ``creds`` to ``path`` and wait for its event at ``expected_level``.
 
@@ -132,7 +142,7 @@ def prove_policy_live(
     """
     started = time.monotonic()
     deadline = started + timeout
-    ctx = ssl_context(ca_file, creds)
+    ctx = ssl_context(ca_file, creds, insecure=insecure)
     reader = AuditLog(source.follow(from_start=False))
     seen_level: str | None = None
     sent: set[str] = set()

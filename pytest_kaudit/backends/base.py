@@ -63,7 +63,7 @@ class ClusterHandle:
     backend: str
     name: str
     server: str                     # https://127.0.0.1:PORT
-    ca_file: Path | None            # serving CA; None = skip TLS verification
+    ca_file: Path | None            # serving CA; None = the system trust store
     admin: Credentials              # cluster admin (system:masters)
     kubeconfig: Path                # admin kubeconfig (0600), never ~/.kube/config
     log_source: LogSource           # where the audit log is read from
@@ -74,6 +74,8 @@ class ClusterHandle:
     #: None when the backend cannot, e.g. `existing` without the CA key: then the
     #: fixture falls back to impersonation headers sent by the admin.
     mint_credentials: Callable[[str, tuple[str, ...]], Credentials] | None = None
+    #: Skip TLS verification (only when the user's kubeconfig says insecure-skip-tls-verify).
+    insecure_skip_tls_verify: bool = False
     #: The log stream interleaves other output (``--audit-log-path=-``: apiserver stdout).
     log_is_mixed: bool = False
     #: True when the policy in force carries the barrier rule (see BARRIER_USER).

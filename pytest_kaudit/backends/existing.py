@@ -98,14 +98,19 @@ class ExistingBackend:
 
     def start(self, spec: ClusterSpec) -> ClusterHandle:
         """Check the cluster answers and the log is readable; nothing is booted."""
+        policy = spec.policy
+        if self.policy_path is not None:  # bad input fails before any waiting
+            from pytest_kaudit.policy import Policy
+
+            policy = Policy.load(self.policy_path)
         workdir = Path(tempfile.mkdtemp(prefix="kaudit-existing-"))
         workdir.chmod(0o700)
         try:
-            server, ca_file, admin = credentials_from_kubeconfig(
+            server, ca_file, admin, insecure = credentials_from_kubeconfig(
                 self.kubeconfig, self.context, workdir
             )
             try:
-                wait_ready(server, ca_file, timeout=spec.timeout)
+                wait_ready(server, ca_file, timeout=spec.timeout, insecure=insecure)
             except TimeoutError as exc:
                 raise BackendError(
                     f"the existing cluster at {server} is not ready: {exc}"
@@ -115,11 +120,6 @@ class ExistingBackend:
             follower.close()
             if self.log_path is not None and not os.access(self.log_path, os.R_OK):
                 raise BackendError(f"audit log {self.log_path} is not readable by this user")
-            policy = spec.policy
-            if self.policy_path is not None:
-                from pytest_kaudit.policy import Policy
-
-                policy = Policy.load(self.policy_path)
             return ClusterHandle(
                 backend=self.name,
                 name=self.context or server,
@@ -130,9 +130,10 @@ class ExistingBackend:
                 log_source=source,
                 log_is_mixed=mixed,
                 apiserver_flags={},
-                version=server_version(server, ca_file, admin),
+                version=server_version(server, ca_file, admin, insecure=insecure),
                 spec=ClusterSpec(policy=policy, flags=dict(spec.flags), timeout=spec.timeout),
                 mint_credentials=None,
+                insecure_skip_tls_verify=insecure,
                 has_barrier_rule=False,
                 workdir=workdir,
                 details={"kubeconfig": str(self.kubeconfig), "log": source.description},

@@ -35,6 +35,8 @@ CONTAINER_POLICY_DIR = "/kaudit/policy"
 CONTAINER_LOG_DIR = "/kaudit/log"
 #: k3s signs client certificates with this CA (the serving CA is server-ca.*).
 CLIENT_CA = "/var/lib/rancher/k3s/server/tls/client-ca"
+#: testcontainers' switch for its reaper (Ryuk), which removes containers at process exit.
+RYUK_DISABLED_ENV = "TESTCONTAINERS_RYUK_DISABLED"
 
 
 def apiserver_args(spec: ClusterSpec) -> dict[str, str]:
@@ -95,6 +97,8 @@ class K3sBackend:
         reuse: accepted for option symmetry; testcontainers cannot reuse a container
             (testcontainers-python#109), so a new one is always started (logged).
         keep: leave the container running on stop (remove it yourself with docker rm -f).
+            testcontainers' reaper (Ryuk) still removes it when the test process exits,
+            unless ``TESTCONTAINERS_RYUK_DISABLED=true`` is set (a warning says so).
         container_factory: builds the container from the image (tests pass a fake).
     """
 
@@ -115,6 +119,13 @@ class K3sBackend:
             log.warning(
                 "k3s backend: reuse is not supported (testcontainers cannot reuse "
                 "containers); every run starts a new k3s container"
+            )
+        if keep and os.environ.get(RYUK_DISABLED_ENV, "").strip().lower() != "true":
+            log.warning(
+                "k3s backend: keep has no lasting effect: testcontainers' reaper (Ryuk) "
+                "removes the k3s container when this process exits; set "
+                "%s=true to really keep it (then remove it yourself with docker rm -f)",
+                RYUK_DISABLED_ENV,
             )
         self.container_factory = container_factory or _default_container_factory
         self._containers: dict[str, Any] = {}
@@ -168,8 +179,15 @@ class K3sBackend:
         client_dir = workdir / "client"
         client_dir.mkdir(mode=0o700)
         kubeconfig = write_private(client_dir / "kubeconfig", container.config_yaml().encode())
-        server, ca_file, admin = credentials_from_kubeconfig(kubeconfig, None, client_dir)
-        wait_ready(server, ca_file, timeout=spec.timeout)
+        server, ca_file, admin, insecure = credentials_from_kubeconfig(
+            kubeconfig, None, client_dir
+        )
+        try:
+            wait_ready(server, ca_file, timeout=spec.timeout, insecure=insecure)
+        except TimeoutError as exc:
+            raise BootError(
+                "kube-apiserver of the k3s container", str(exc), _logs(container)
+            ) from None
         minter = CertMinter(
             _exec(container, f"{CLIENT_CA}.crt"),
             _exec(container, f"{CLIENT_CA}.key"),
@@ -186,6 +204,7 @@ class K3sBackend:
                     path=kc.generation_path(kc.policy_generation(spec)),
                     expected_level="Request",
                     timeout=30,
+                    insecure=insecure,
                 )
             except TimeoutError as exc:
                 raise BackendError(f"k3s: the audit policy is not provably live: {exc}") from None
@@ -198,9 +217,10 @@ class K3sBackend:
             kubeconfig=kubeconfig,
             log_source=source,
             apiserver_flags=apiserver_args(spec),
-            version=server_version(server, ca_file, admin),
+            version=server_version(server, ca_file, admin, insecure=insecure),
             spec=spec,
             mint_credentials=minter.mint,
+            insecure_skip_tls_verify=insecure,
             has_barrier_rule=spec.policy is not None,
             workdir=workdir,
             details={"image": self.image, "boot seconds": f"{time.monotonic() - started:.2f}"},

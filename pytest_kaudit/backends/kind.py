@@ -243,6 +243,18 @@ class KindBackend:
         _, _, kind_version = self._tools()
         return kc.node_image_version(self.node_image) or kc.default_node_version(kind_version)
 
+    def _kubeadm_target(self) -> tuple[int, int]:
+        """The Kubernetes minor to pick kind's kubeadm API version by, guessed when unknown.
+
+        An unknown image from a kind release with v1beta4 support is almost surely its own,
+        newer default (>= 1.36); from older releases v1beta3 is generated either way.
+        """
+        known = self.target_version()
+        if known is not None:
+            return known
+        _, _, kind_version = self._tools()
+        return _NEWEST if kind_version >= kc.KIND_V1BETA4_RELEASE else (1, 35)
+
     def _root(self) -> Path:
         root = self.state_dir or default_state_dir()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -289,7 +301,7 @@ class KindBackend:
             )
         if self.preflight:
             _, _, kind_version = self._tools()
-            k8s = self.target_version() or (1, 35)
+            k8s = self._kubeadm_target()
             problems = kc.check_kind_config(
                 config,
                 dirs=dirs,
@@ -511,7 +523,7 @@ class KindBackend:
     def _check_flags(self, flags: Mapping[str, str], spec: ClusterSpec, name: str) -> None:
         """The flags in the node's manifest must be ours: kind drops mismatched patches silently."""
         _, _, kind_version = self._tools()
-        kubeadm = kc.kubeadm_api_version(kind_version, self.target_version() or (1, 35))
+        kubeadm = kc.kubeadm_api_version(kind_version, self._kubeadm_target())
         expected = kc.apiserver_args(spec.flags, audit=spec.policy is not None)
         wrong = {k: v for k, v in expected.items() if flags.get(k) != v}
         if wrong:
@@ -574,7 +586,8 @@ class KindBackend:
         """Say where the log went: the node has it (host mount broken) or nobody does."""
         in_node = exec_in(cli, node, ["stat", "-c", "%s", kc.NODE_LOG_PATH], timeout=30)
         host_size = dirs.log_file.stat().st_size if dirs.log_file.exists() else None
-        if in_node.returncode == 0 and int(in_node.stdout.split()[0] or 0) > (host_size or 0):
+        node_size = int((in_node.stdout.split() or [b"0"])[0]) if in_node.returncode == 0 else 0
+        if in_node.returncode == 0 and node_size > (host_size or 0):
             return (
                 f"The node has {kc.NODE_LOG_PATH} but the host file {dirs.log_file} does not "
                 f"get its lines: the extraMounts entry for {kc.NODE_LOG_DIR} is missing or wrong."
@@ -640,7 +653,12 @@ class KindBackend:
         node = f"{handle.name}-control-plane"
         self._restart_apiserver(cli, node)
         try:
-            wait_ready(handle.server, handle.ca_file, timeout=spec.timeout)
+            wait_ready(
+                handle.server,
+                handle.ca_file,
+                timeout=spec.timeout,
+                insecure=handle.insecure_skip_tls_verify,
+            )
         except TimeoutError as exc:
             tail, where = self._apiserver_log_tail(handle.name, handle.workdir)
             raise BootError(
@@ -662,6 +680,7 @@ class KindBackend:
                 path=path,
                 expected_level="Request",
                 timeout=_PROBE_TIMEOUT,
+                insecure=handle.insecure_skip_tls_verify,
             )
         except TimeoutError as exc:
             raise BackendError(f"kind cluster {handle.name}: new policy not live: {exc}") from None

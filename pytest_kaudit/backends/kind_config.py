@@ -193,13 +193,23 @@ def _as_flag_string(value: object) -> str:
     return str(value)
 
 
-def cluster_patch(flags: Mapping[str, str], *, audit: bool = True) -> str:
-    """The unversioned ClusterConfiguration patch (the portable spelling)."""
+def cluster_patch(
+    flags: Mapping[str, str],
+    *,
+    audit: bool = True,
+    volumes: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The unversioned ClusterConfiguration patch (the portable spelling).
+
+    ``volumes`` are the user's own ``apiServer.extraVolumes``, kept ahead of ours: kind
+    applies patches as RFC 7386 merge patches, where our list would replace theirs whole.
+    """
     patch = {
         "kind": "ClusterConfiguration",
         "apiServer": {
             "extraArgs": apiserver_args(flags, audit=audit),
             "extraVolumes": [
+                *(dict(v) for v in volumes),
                 {
                     "name": "kaudit-policy",
                     "hostPath": NODE_POLICY_DIR,
@@ -252,8 +262,10 @@ def build_kind_config(
     """Build the kind Cluster config as a dict, merged over the user's ``base_config``.
 
     The user's config keeps its own nodes, mounts, ports, feature gates and patches; we add our
-    mounts and patch to the first control-plane node (created if there is none), and set the
-    image on it when ``node_image`` is given. Raises ValueError for a base config kind rejects.
+    mounts and patch to every control-plane node (one is created if there is none: joining
+    control planes run the same apiserver manifest), and set the image on them when
+    ``node_image`` is given. The user's own ``apiServer.extraVolumes`` are carried into our
+    patch (a merge patch replaces lists). Raises ValueError for a base config kind rejects.
     """
     config: dict[str, Any] = copy.deepcopy(dict(base_config)) if base_config else {}
     for key, expected in (("kind", "Cluster"), ("apiVersion", KIND_API_VERSION)):
@@ -262,24 +274,96 @@ def build_kind_config(
             raise ValueError(f"base kind config has {key}: {found!r}, kind needs {expected!r}")
     config["name"] = name
     nodes = config.setdefault("nodes", [])
-    if not isinstance(nodes, list):
-        raise ValueError("base kind config: nodes must be a list")
-    control = next((n for n in nodes if n.get("role", "control-plane") == "control-plane"), None)
-    if control is None:
-        control = {"role": "control-plane"}
-        nodes.insert(0, control)
-    control.setdefault("role", "control-plane")
-    if node_image:
-        control["image"] = node_image
-    mounts = control.setdefault("extraMounts", [])
-    taken = {m.get("containerPath") for m in mounts}
-    clash = taken & {NODE_POLICY_DIR, NODE_LOG_DIR}
-    if clash:
-        raise ValueError(f"base kind config already mounts {sorted(clash)}, which kaudit owns")
-    mounts.extend(_mounts(dirs))
-    patches = control.setdefault("kubeadmConfigPatches", [])
-    patches.append(cluster_patch(flags, audit=audit))
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        raise ValueError("base kind config: nodes must be a list of mappings")
+    controls = [n for n in nodes if n.get("role", "control-plane") == "control-plane"]
+    if not controls:
+        controls = [{"role": "control-plane"}]
+        nodes.insert(0, controls[0])
+    cluster_patches = _patch_list(config, "kubeadmConfigPatches", "base kind config")
+    _refuse_volume_json_patches(config)
+    for index, control in enumerate(nodes):
+        if not any(control is c for c in controls):
+            continue
+        where = f"base kind config nodes[{index}]"
+        control.setdefault("role", "control-plane")
+        if node_image:
+            control["image"] = node_image
+        mounts = control.setdefault("extraMounts", [])
+        taken = {m.get("containerPath") for m in mounts}
+        clash = taken & {NODE_POLICY_DIR, NODE_LOG_DIR}
+        if clash:
+            raise ValueError(f"base kind config already mounts {sorted(clash)}, which kaudit owns")
+        mounts.extend(_mounts(dirs))
+        own = _patch_list(control, "kubeadmConfigPatches", where)
+        volumes = _user_volumes(
+            [("base kind config", i, t) for i, t in enumerate(cluster_patches)]
+            + [(where, i, t) for i, t in enumerate(own)]
+        )
+        control["kubeadmConfigPatches"] = [
+            *own, cluster_patch(flags, audit=audit, volumes=volumes)
+        ]
     return config
+
+
+def _patch_list(section: Mapping[str, Any], key: str, where: str) -> list[str]:
+    patches = section.get(key) or []
+    if not isinstance(patches, list) or not all(isinstance(p, str) for p in patches):
+        raise ValueError(f"{where}: {key} must be a list of YAML strings")
+    return list(patches)
+
+
+def _user_volumes(patches: Sequence[tuple[str, int, str]]) -> list[Mapping[str, Any]]:
+    """The ``apiServer.extraVolumes`` the user's patches leave in force before ours.
+
+    kind applies cluster-level patches, then the node's, each as an RFC 7386 merge patch:
+    the last ClusterConfiguration patch that sets the list decides it.
+
+    Raises:
+        ValueError: a patch is not YAML, or a user volume takes a name or path kaudit owns.
+    """
+    volumes: list[Mapping[str, Any]] = []
+    source = ""
+    for where, index, text in patches:
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where} kubeadmConfigPatches[{index}] is not YAML: {exc}") from None
+        for doc in docs:
+            if not isinstance(doc, Mapping) or doc.get("kind") != "ClusterConfiguration":
+                continue
+            server = doc.get("apiServer")
+            if isinstance(server, Mapping) and "extraVolumes" in server:
+                found = server["extraVolumes"] or []
+                if not isinstance(found, list) or not all(isinstance(v, Mapping) for v in found):
+                    raise ValueError(
+                        f"{where} kubeadmConfigPatches[{index}]: apiServer.extraVolumes must "
+                        "be a list of mappings"
+                    )
+                volumes, source = list(found), f"{where} kubeadmConfigPatches[{index}]"
+    ours = {"kaudit-policy", "kaudit-log"}
+    for volume in volumes:
+        mount = str(volume.get("mountPath") or "").rstrip("/")
+        if volume.get("name") in ours or mount in (NODE_POLICY_DIR, NODE_LOG_DIR):
+            raise ValueError(
+                f"{source}: apiServer.extraVolumes entry {volume.get('name')!r} takes a name "
+                f"or mountPath kaudit owns ({sorted(ours)}, {NODE_POLICY_DIR}, {NODE_LOG_DIR})"
+            )
+    return volumes
+
+
+def _refuse_volume_json_patches(config: Mapping[str, Any]) -> None:
+    """Cluster-level JSON 6902 patches run before our node patch, which replaces the list."""
+    for index, patch in enumerate(config.get("kubeadmConfigPatchesJSON6902") or []):
+        ops = patch.get("patch") if isinstance(patch, Mapping) else None
+        if isinstance(ops, str) and "extraVolumes" in ops:
+            raise ValueError(
+                f"base kind config kubeadmConfigPatchesJSON6902[{index}] changes "
+                "apiServer.extraVolumes, which kaudit's ClusterConfiguration patch replaces "
+                "as a whole; move those volumes into an apiServer.extraVolumes list of a "
+                "kubeadmConfigPatches entry (kaudit keeps them) or into the node's "
+                "kubeadmConfigPatchesJSON6902"
+            )
 
 
 def dump_kind_config(config: Mapping[str, Any]) -> str:
@@ -370,15 +454,39 @@ def check_kind_config(
     Follows each file from the apiserver flag, through ``extraVolumes`` (pod → node) and
     ``extraMounts`` (node → host), the way kubeadm and kind would; returns one message per
     problem (empty list = wired correctly). Catches the mistakes that otherwise cost a
-    minute-long boot that ends in a crash loop or a silent, empty audit log.
+    minute-long boot that ends in a crash loop or a silent, empty audit log. Every
+    control-plane node is checked (each runs an apiserver); with several, each message
+    names its node.
     """
-    problems: list[str] = []
     nodes = [
-        n for n in config.get("nodes") or [{}] if n.get("role", "control-plane") == "control-plane"
+        (index, n)
+        for index, n in enumerate(config.get("nodes") or [{}])
+        if n.get("role", "control-plane") == "control-plane"
     ]
     if not nodes:
         return ["the config has no control-plane node"]
-    node = nodes[0]
+    problems: list[str] = []
+    for index, node in nodes:
+        prefix = f"control-plane nodes[{index}]: " if len(nodes) > 1 else ""
+        problems += [
+            prefix + problem
+            for problem in _check_node(
+                config, node, dirs=dirs, kubeadm_version=kubeadm_version, audit=audit
+            )
+        ]
+    return problems
+
+
+def _check_node(
+    config: Mapping[str, Any],
+    node: Mapping[str, Any],
+    *,
+    dirs: HostDirs,
+    kubeadm_version: str,
+    audit: bool,
+) -> list[str]:
+    """:func:`check_kind_config` for one control-plane node."""
+    problems: list[str] = []
     patches = [
         *(config.get("kubeadmConfigPatches") or []),
         *(node.get("kubeadmConfigPatches") or []),

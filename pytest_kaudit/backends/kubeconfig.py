@@ -11,12 +11,16 @@ from pytest_kaudit.backends.base import Credentials
 
 
 def write_kubeconfig(path: Path, *, server: str, ca_file: Path | None, creds: Credentials,
-                     name: str = "kaudit") -> Path:
-    """Write a one-context kubeconfig for ``creds``, created 0600."""
+                     name: str = "kaudit", insecure_skip_tls_verify: bool = False) -> Path:
+    """Write a one-context kubeconfig for ``creds``, created 0600.
+
+    Without ``ca_file`` clients verify against the system trust store; verification is only
+    skipped when explicitly asked for.
+    """
     cluster: dict[str, object] = {"server": server}
     if ca_file is not None:
         cluster["certificate-authority"] = str(ca_file)
-    else:
+    if insecure_skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
     user: dict[str, object] = {}
     if creds.cert_file is not None:

@@ -7,6 +7,7 @@ pytest. Uses only the pure config generator, never kind or docker.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import yaml
@@ -42,20 +43,53 @@ def _run(args: argparse.Namespace, streams: Streams) -> int:
         flags[name.removeprefix("--")] = value
     base = None
     if args.base_config:
-        base = yaml.safe_load(read_text(args.base_config, "kind config"))
+        text = read_text(args.base_config, "kind config")
+        try:
+            base = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise CliError(
+                f"kind config {args.base_config!r}{where}: not valid YAML ({problem})"
+            ) from None
         if not isinstance(base, dict):
             raise CliError(f"{args.base_config}: not a kind cluster config (a YAML mapping)")
     spec = ClusterSpec(policy=policy, flags=flags)
     host_dir = Path(args.host_dir).resolve()
+    try:
+        config = render_kind_config(spec, host_dir=host_dir, name=args.name,
+                                    node_image=args.node_image, base_config=base)
+    except ValueError as exc:
+        source = f"kind config {args.base_config!r}" if args.base_config else "kind config"
+        raise CliError(f"{source}: {exc}") from None
     if args.write_policy:
-        target = host_dir / "policy" / "policy.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render_policy(spec))
-        (host_dir / "log").mkdir(parents=True, exist_ok=True)
+        target = _write_dirs(host_dir, render_policy(spec))
         streams.warn(f"wrote {target}")
-    streams.out.write(render_kind_config(spec, host_dir=host_dir, name=args.name,
-                                         node_image=args.node_image, base_config=base))
+    streams.out.write(config)
     return EXIT_OK
+
+
+def _write_dirs(host_dir: Path, policy_text: str) -> Path:
+    """Policy and log directories as the kind backend prepares them (cluster-mechanics §0.3).
+
+    Directories 0755, policy 0644, and the log pre-created 0644 (not truncated): a missing
+    log would be created 0600 by kube-apiserver (root in the node), unreadable for us on a
+    rootful engine, and it never changes the mode of an existing file.
+    """
+    from pytest_kaudit.backends.kind_config import LOG_FILE, POLICY_FILE
+
+    policy_dir, log_dir = host_dir / "policy", host_dir / "log"
+    for sub in (policy_dir, log_dir):
+        sub.mkdir(mode=0o755, parents=True, exist_ok=True)
+        sub.chmod(0o755)
+    target = policy_dir / POLICY_FILE
+    target.write_text(policy_text)
+    target.chmod(0o644)
+    log_file = log_dir / LOG_FILE
+    os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT, 0o644))
+    log_file.chmod(0o644)
+    return target
 
 
 COMMAND = Command(

@@ -116,12 +116,15 @@ def check_inputs(paths: Sequence[str]) -> None:
 # --------------------------------------------------------------------------- parsing
 
 #: The head of an ``audit.k8s.io/v1`` line, in the apiserver's struct key order (§4.1), up to
-#: the end of ``objectRef``. Strings with escaped quotes, user extras and the like make it
-#: fail (or stop early, caught by the ``,"re`` check), and the line is decoded fully instead.
+#: the end of ``objectRef``. ``user`` may hold one level of nested objects (``extra``, on
+#: nearly every 1.34+ event). Strings with escaped quotes and the like make it fail (or stop
+#: early, caught by the ``,"re`` check), and the line is decoded fully instead.
 _LINE_RE = re.compile(
     rb'\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"(\w+)","auditID":"[^"]*",'
-    rb'"stage":"(\w+)","requestURI":"([^"]*)","verb":"([^"]*)","user":\{([^{}]*)\}'
-    rb'(?:,"impersonatedUser":\{[^{}]*\})?(?:,"authenticationMetadata":\{[^{}]*\})?'
+    rb'"stage":"(\w+)","requestURI":"([^"]*)","verb":"([^"]*)",'
+    rb'"user":\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}'  # one level of nesting: "extra":{...}
+    rb'(?:,"impersonatedUser":\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?'
+    rb'(?:,"authenticationMetadata":\{[^{}]*\})?'
     rb'(?:,"sourceIPs":\[[^\]]*\])?(?:,"userAgent":"[^"]*")?'
     rb'(?:,"objectRef":\{"resource":"([^"\\]*)"(?:,"namespace":"([^"\\]*)")?(?:,"name":"([^"\\]*)")?'
     rb'(?:,"uid":"[^"\\]*")?(?:,"apiGroup":"([^"\\]*)")?(?:,"apiVersion":"[^"\\]*")?'

@@ -102,3 +102,52 @@ def test_existing_unknown_context_is_named(tmp_path: Path) -> None:
     kubeconfig.write_text("apiVersion: v1\nkind: Config\ncontexts: [{name: a, context: {}}]\n")
     with pytest.raises(BackendError, match=r"has no context 'b' \(contexts: \['a'\]\)"):
         ExistingBackend(kubeconfig, context="b", log_path="/x").start(ClusterSpec(policy=None))
+
+
+def _token_kubeconfig(tmp_path: Path, cluster_extra: str = "") -> Path:
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+        "contexts: [{name: a, context: {cluster: a, user: a}}]\n"
+        f"clusters: [{{name: a, cluster: {{server: 'https://127.0.0.1:1'{cluster_extra}}}}}]\n"
+        "users: [{name: a, user: {token: t}}]\n"
+    )
+    return kubeconfig
+
+
+def test_existing_bad_policy_copy_fails_before_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_kaudit.backends import existing
+    from pytest_kaudit.errors import PolicyError
+
+    monkeypatch.setattr(existing, "wait_ready", lambda *a, **k: pytest.fail("waited first"))
+    backend = ExistingBackend(
+        _token_kubeconfig(tmp_path), log_path=tmp_path / "log", policy=tmp_path / "nope.yaml"
+    )
+    with pytest.raises(PolicyError, match="nope.yaml"):
+        backend.start(ClusterSpec(policy=None))
+
+
+@pytest.mark.parametrize("extra", ["", ", insecure-skip-tls-verify: true"])
+def test_existing_skips_tls_verification_only_when_the_kubeconfig_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    from pytest_kaudit.backends import existing
+
+    insecure = bool(extra)
+
+    seen: list[object] = []
+    monkeypatch.setattr(existing, "wait_ready", lambda *a, **k: seen.append(k["insecure"]))
+    monkeypatch.setattr(
+        existing, "server_version", lambda *a, **k: seen.append(k["insecure"]) or (1, 31)
+    )
+    (tmp_path / "log").write_text("")
+    backend = ExistingBackend(_token_kubeconfig(tmp_path, extra), log_path=tmp_path / "log")
+    handle = backend.start(ClusterSpec(policy=None))
+    try:
+        assert handle.ca_file is None  # verified with the system trust store
+        assert handle.insecure_skip_tls_verify is insecure
+        assert seen == [insecure, insecure]
+    finally:
+        backend.stop(handle)

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.backends.k3s import K3sBackend, k3s_command, k3s_volumes, render_k3s_config
-from pytest_kaudit.errors import BackendError, PolicyError
+from pytest_kaudit.errors import BackendError, BootError, PolicyError
 from pytest_kaudit.policy import Policy
 
 POLICY = Policy.from_yaml("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
@@ -113,3 +113,56 @@ def test_policy_rejected_for_the_image_version_before_any_container() -> None:
 def test_without_docker_the_error_says_so() -> None:
     with pytest.raises(BackendError, match="cannot reach a Docker engine"):
         K3sBackend().start(ClusterSpec(policy=POLICY))
+
+
+def test_keep_warns_that_ryuk_removes_the_container(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("TESTCONTAINERS_RYUK_DISABLED", raising=False)
+    with caplog.at_level("WARNING", logger="pytest_kaudit.backends.k3s"):
+        K3sBackend(keep=True, container_factory=FakeK3SContainer)
+    assert "reaper (Ryuk) removes the k3s container" in caplog.text
+    assert "TESTCONTAINERS_RYUK_DISABLED=true" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    with caplog.at_level("WARNING", logger="pytest_kaudit.backends.k3s"):
+        K3sBackend(keep=True, container_factory=FakeK3SContainer)
+        K3sBackend(container_factory=FakeK3SContainer)
+    assert "Ryuk" not in caplog.text
+
+
+class StartingK3SContainer(FakeK3SContainer):
+    def start(self) -> None:
+        self.started = True
+
+    def config_yaml(self) -> str:
+        return (
+            "apiVersion: v1\nkind: Config\ncurrent-context: d\n"
+            "contexts: [{name: d, context: {cluster: d, user: d}}]\n"
+            "clusters: [{name: d, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+            "users: [{name: d, user: {token: t}}]\n"
+        )
+
+
+def test_apiserver_not_ready_is_a_boot_error_with_the_log_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_kaudit.backends import k3s
+
+    def not_ready(*args: object, **kwargs: object) -> None:
+        raise TimeoutError("not ready within 1s (last probe: /readyz: refused)")
+
+    monkeypatch.setattr(k3s, "wait_ready", not_ready)
+    made: list[StartingK3SContainer] = []
+
+    def factory(image: str) -> StartingK3SContainer:
+        made.append(StartingK3SContainer(image))
+        return made[-1]
+
+    with pytest.raises(
+        BootError,
+        match=r"(?s)kube-apiserver of the k3s container failed to start: not ready within 1s"
+        r".*k3s log line",
+    ):
+        K3sBackend(container_factory=factory).start(ClusterSpec(policy=POLICY, timeout=1))
+    assert made[0].stopped

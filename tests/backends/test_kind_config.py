@@ -319,3 +319,94 @@ def test_cluster_names_and_keys() -> None:
     a = kc.config_key(SPEC, node_image=None, base_config=None)
     assert a == kc.config_key(SPEC, node_image=None, base_config=None)
     assert a != kc.config_key(SPEC, node_image=IMAGES["1.27"], base_config=None)
+
+
+def test_every_control_plane_node_gets_the_mounts_and_patch() -> None:
+    base = {"nodes": [{"role": "control-plane"}, {"role": "worker"}, {"role": "control-plane"}]}
+    config = build(IMAGES["1.31"], base=base)
+    for index in (0, 2):
+        node = config["nodes"][index]
+        assert {m["containerPath"] for m in node["extraMounts"]} == {
+            kc.NODE_POLICY_DIR,
+            kc.NODE_LOG_DIR,
+        }
+        assert node["image"] == IMAGES["1.31"]
+        assert yaml.safe_load(node["kubeadmConfigPatches"][-1])["apiServer"]["extraArgs"][
+            "audit-policy-file"
+        ] == kc.NODE_POLICY_PATH
+    assert config["nodes"][1] == {"role": "worker"}
+    api = "kubeadm.k8s.io/v1beta3"
+    assert kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api) == []
+
+
+def test_preflight_checks_every_control_plane_node() -> None:
+    config = build(IMAGES["1.31"], base={"nodes": [{"role": "control-plane"} for _ in "ab"]})
+    config["nodes"][1]["extraMounts"] = []
+    problems = kc.check_kind_config(config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3")
+    assert problems and all(p.startswith("control-plane nodes[1]: ") for p in problems), problems
+    assert any("--audit-policy-file=" in p and "does not reach the host" in p for p in problems)
+
+
+USER_VOLUME = {"name": "certs", "hostPath": "/etc/extra", "mountPath": "/etc/extra"}
+
+
+@pytest.mark.parametrize("level", ["cluster", "node"])
+def test_user_extra_volumes_are_kept_in_our_patch(level: str) -> None:
+    # kind applies patches as RFC 7386 merge patches: our list would replace theirs whole
+    theirs = yaml.safe_dump(
+        {
+            "kind": "ClusterConfiguration",
+            "apiServer": {"extraArgs": {"x": "/etc/extra/x"}, "extraVolumes": [USER_VOLUME]},
+        }
+    )
+    base: dict[str, Any] = {"nodes": [{"role": "control-plane"}]}
+    if level == "cluster":
+        base["kubeadmConfigPatches"] = [theirs]
+    else:
+        base["nodes"][0]["kubeadmConfigPatches"] = [theirs]
+    config = build(IMAGES["1.31"], base=base)
+    volumes = the_patch(config)["apiServer"]["extraVolumes"]
+    assert [v["name"] for v in volumes] == ["certs", "kaudit-policy", "kaudit-log"]
+    assert volumes[0] == USER_VOLUME
+    api = "kubeadm.k8s.io/v1beta3"
+    assert kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api) == []
+
+
+def test_only_the_last_user_patch_setting_extra_volumes_counts() -> None:
+    first = yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {"extraVolumes": [
+        {"name": "old", "hostPath": "/o", "mountPath": "/o"}]}})
+    second = yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {"extraVolumes": [
+        USER_VOLUME]}})
+    config = build(base={"kubeadmConfigPatches": [first],
+                         "nodes": [{"role": "control-plane", "kubeadmConfigPatches": [second]}]})
+    names = [v["name"] for v in the_patch(config)["apiServer"]["extraVolumes"]]
+    assert names == ["certs", "kaudit-policy", "kaudit-log"]
+
+
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        (
+            {"kubeadmConfigPatches": [yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {
+                "extraVolumes": [{"name": "kaudit-log", "hostPath": "/l", "mountPath": "/l"}]}})]},
+            r"base kind config kubeadmConfigPatches\[0\]: apiServer.extraVolumes entry "
+            r"'kaudit-log' takes a name or mountPath kaudit owns",
+        ),
+        (
+            {"kubeadmConfigPatches": ["kind: ClusterConfiguration\napiServer: {extraVolumes: [\n"]},
+            r"base kind config kubeadmConfigPatches\[0\] is not YAML",
+        ),
+        (
+            {"kubeadmConfigPatchesJSON6902": [{"group": "kubeadm.k8s.io", "version": "v1beta3",
+              "kind": "ClusterConfiguration",
+              "patch": "- op: add\n  path: /apiServer/extraVolumes/-\n  value: {}\n"}]},
+            r"kubeadmConfigPatchesJSON6902\[0\] changes apiServer.extraVolumes",
+        ),
+    ],
+    ids=["volume-name-clash", "patch-not-yaml", "json6902-volumes"],
+)
+def test_user_volume_patches_kaudit_cannot_keep_are_refused(
+    base: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        build(base=base)

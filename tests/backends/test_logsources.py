@@ -76,3 +76,20 @@ def test_failing_command_names_itself(tmp_path: Path) -> None:
         assert "node:audit.log" in str(exc) and "exit 1" in str(exc)
     else:
         raise AssertionError("expected AuditLogError")
+
+
+def test_default_description_masks_tokens_and_passwords() -> None:
+    source = CommandLogSource(
+        [
+            "kubectl", "--token=s3cret1", "--password", "s3cret2", "--token", "s3cret3",
+            "logs", "-n", "kube-system", "kube-apiserver-n1",
+        ]
+    )
+    assert source.description == (
+        "kubectl --token=*** --password *** --token *** logs -n kube-system kube-apiserver-n1"
+    )
+    curl = CommandLogSource(["curl", "-sH", "Authorization: Bearer s3cret4", "https://h/log"])
+    assert curl.description == "curl -sH Authorization: Bearer *** https://h/log"
+    shell = CommandLogSource(["sh", "-c", "kubectl --password=s3cret5 get --raw /x"])
+    assert "s3cret" not in shell.description and "--password=***" in shell.description
+    assert CommandLogSource(["cat", "/x"], description="mine").description == "mine"

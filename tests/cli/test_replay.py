@@ -214,9 +214,9 @@ def test_fast_path_agrees_with_full_decode(data):
 @pytest.mark.parametrize(
     "line",
     [
-        # user extras (nested map), escaped quote in objectRef, v1beta1-ish extra keys
+        # user nested two levels deep (the fast path allows one), escaped quote in objectRef
         b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x","stage":"ResponseComplete",'
-        b'"requestURI":"/api/v1/pods","verb":"list","user":{"username":"a","extra":{"k":["v"]}},'
+        b'"requestURI":"/api/v1/pods","verb":"list","user":{"username":"a","extra":{"k":{"n":["v"]}}},'
         b'"objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},'
         b'"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.000000Z"}\n',
         b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x","stage":"ResponseComplete",'
@@ -228,3 +228,29 @@ def test_fast_path_agrees_with_full_decode(data):
 def test_unusual_lines_fall_back_to_a_full_decode(line):
     assert parse_fast(line) is None
     assert not isinstance(parse_line(line), str)
+
+
+def test_user_extra_takes_the_fast_path_and_agrees_with_full_decode():
+    # 1.34+ apiservers put user.extra (a nested object) on nearly every event
+    line = (
+        b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x",'
+        b'"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ns/pods?limit=5",'
+        b'"verb":"list","user":{"username":"alice","uid":"u1","groups":["dev","system:authenticated"],'
+        b'"extra":{"authentication.kubernetes.io/credential-id":["X509SHA256=ab"],'
+        b'"authentication.kubernetes.io/node-name":["n1"]}},'
+        b'"impersonatedUser":{"username":"bob","extra":{"scope":["a"]}},'
+        b'"sourceIPs":["10.0.0.1"],"userAgent":"kubectl",'
+        b'"objectRef":{"resource":"pods","namespace":"ns","apiVersion":"v1"},'
+        b'"responseStatus":{"metadata":{},"code":200},'
+        b'"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z",'
+        b'"stageTimestamp":"2026-01-01T00:00:00.000000Z"}\n'
+    )
+    fast, slow = parse_fast(line), parse_line(line)
+    assert fast is not None, "user.extra must not force the JSON fallback"
+    assert not isinstance(slow, str)
+    level, stage, user, verb, res, ns, name, grp, sub, path, rq, rs, stamp = fast
+    u = json.loads(b"{" + user + b"}")
+    assert (u["username"], tuple(u["groups"])) == ("alice", ("dev", "system:authenticated"))
+    assert u["extra"]["authentication.kubernetes.io/node-name"] == ["n1"]
+    assert (level, stage, (u["username"], tuple(u["groups"])), verb) == tuple(slow[:4])
+    assert (res, ns, path, rq, rs, stamp) == (slow[4], slow[5], slow[9], slow[10], slow[11], slow[12])
