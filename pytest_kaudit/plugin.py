@@ -166,10 +166,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _make_coverage() -> Any:
-    try:
-        from pytest_kaudit.coverage_session import SessionCoverage
-    except ImportError:
-        return None
+    from pytest_kaudit.coverage_session import SessionCoverage
+
     return SessionCoverage()
 
 

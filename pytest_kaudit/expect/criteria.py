@@ -72,10 +72,14 @@ class Criteria:
             )
         return cls({k: _normalise(v) for k, v in filters.items() if v is not None})
 
-    def difference(self, event: AuditEvent) -> list[Mismatch]:
-        """The fields on which ``event`` differs from these criteria (empty = match)."""
+    def difference(self, event: object, fields: tuple[str, ...] = FIELDS) -> list[Mismatch]:
+        """The fields on which ``event`` differs from these criteria (empty = match).
+
+        ``fields`` limits the comparison, so objects that carry only some of them (a sent
+        request's attributes) are judged by the same rules.
+        """
         out = []
-        for name in FIELDS:
+        for name in fields:
             if name not in self.values:
                 continue
             expected = self.values[name]

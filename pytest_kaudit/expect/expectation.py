@@ -93,7 +93,7 @@ def predicted_stages(event: AuditEvent, decision: Decision) -> frozenset[Stage]:
         stages = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
         if is_long_running(event):
             stages.add(Stage.RESPONSE_STARTED)
-        if Stage.PANIC in {event.stage}:
+        if event.stage == Stage.PANIC:
             stages.discard(Stage.RESPONSE_COMPLETE)
             stages.add(Stage.PANIC)
     return frozenset(stages - decision.omit_stages)

@@ -25,7 +25,12 @@ from pytest_kaudit.backends.base import (
 )
 from pytest_kaudit.backends.kubeconfig import write_kubeconfig
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries, find_binaries
-from pytest_kaudit.backends.local.executors import ApiServerExecutor, EtcdExecutor, free_port
+from pytest_kaudit.backends.local.executors import (
+    ApiServerExecutor,
+    EtcdExecutor,
+    free_port,
+    tail,
+)
 from pytest_kaudit.backends.local.pki import ClusterPKI
 from pytest_kaudit.errors import BootError, KauditError
 from pytest_kaudit.events.log import FileLogSource
@@ -264,8 +269,6 @@ class LocalBackend:
 
     def apiserver_log_tail(self, handle: ClusterHandle, lines: int = 25) -> str:
         """The last lines the apiserver wrote to stderr (for crash reports)."""
-        from pytest_kaudit.backends.local.executors import tail
-
         running = self._running.get(handle.name)
         return tail(running.apiserver.log_file, lines) if running and running.apiserver else ""
 
