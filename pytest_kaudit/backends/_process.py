@@ -1,9 +1,26 @@
-"""Process liveness, shared by the backends that own processes or record owners."""
+"""Process liveness and lifetime, shared by the backends that own processes or record owners."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Child pre-exec: own process group, and SIGTERM when the pytest process dies.
+
+    The death signal covers what atexit cannot: a SIGKILLed or crashed pytest.
+    """
+    os.setsid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: atexit + process groups still apply
+        pass
 
 
 def pid_alive(pid: int) -> bool:

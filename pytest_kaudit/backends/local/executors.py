@@ -8,9 +8,7 @@ when a start fails.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -22,23 +20,8 @@ from typing import Any
 from mirakuru import Executor
 from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
-from pytest_kaudit.backends._process import pid_alive
+from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.errors import BootError
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Child pre-exec: own process group, and SIGTERM when the pytest process dies.
-
-    The death signal covers what atexit cannot: a SIGKILLed or crashed pytest.
-    """
-    os.setsid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: atexit + process groups still apply
-        pass
 
 
 def free_port() -> int:
@@ -86,7 +69,7 @@ class _LoggedExecutor(Executor):
     @property
     def _popen_kwargs(self) -> dict[str, Any]:
         kwargs = super()._popen_kwargs
-        kwargs["preexec_fn"] = _die_with_parent
+        kwargs["preexec_fn"] = die_with_parent
         kwargs.pop("universal_newlines", None)
         return kwargs
 
