@@ -1,16 +1,9 @@
 """``kaudit diff OLD NEW``: every class of requests whose level or omitted stages change.
 
-Exact, not sampled. The request space is partitioned by every value either policy mentions
-(users, groups, verbs, namespaces, API groups, resources, subresources, names, URL paths)
-plus one "anything else" representative per dimension. Values that no rule can tell apart
-are merged first (they have the same *signature*: the set of rules whose field accepts them),
-so the product of the per-dimension classes stays small. Each product cell is decided for
-both policies; cells whose decision differs are merged back into readable lines, a dimension
+Exact, not sampled: both policies' rules cut the request space into classes
+(:class:`pytest_kaudit.policy.space.RequestSpace`). Each product cell is decided for both
+policies; cells whose decision differs are merged back into readable lines, a dimension
 collapsing to "any" when all its classes show the same change.
-
-Signatures use the checker's own per-field predicates (:mod:`pytest_kaudit.cli.matching`),
-and the first matching rule of a cell is the lowest rule whose bit survives the AND of the
-cell's signatures: that is exactly first-match-wins.
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_kaudit.cli import Command, matching
+from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -33,36 +26,16 @@ from pytest_kaudit.cli.base import (
     enum_text,
     load_policy,
 )
-
-if TYPE_CHECKING:
-    from pytest_kaudit.policy import Policy, PolicyRule, RequestAttributes
-
-#: Representatives for "any value no rule mentions"; suffixed if a policy uses them.
-OTHER_USER = "kaudit:other-user"
-OTHER_VERB = "kaudit-other-verb"
-OTHER_NAMESPACE = "kaudit-other-namespace"
-OTHER_GROUP = "kaudit-other.example.com"
-OTHER_RESOURCE = "kaudit-other-resources"
-OTHER_SUBRESOURCE = "kaudit-other-subresource"
-OTHER_NAME = "kaudit-other-name"
-OTHER_PATH = "/kaudit-other-path"
-
-#: Resources whose bodies hold credentials: (api_group, resource, subresource).
-SENSITIVE = (
-    ("", "secrets", ""),
-    ("", "configmaps", ""),
-    ("authentication.k8s.io", "tokenreviews", ""),
-    ("", "serviceaccounts", "token"),
+from pytest_kaudit.policy.space import (
+    SENSITIVE,
+    Dimension,
+    RequestSpace,
+    factorize,
+    first_rule,
 )
 
-
-def _unique(value: str, taken: Iterable[str]) -> str:
-    taken = set(taken)
-    out = value
-    while out in taken:
-        out += "-x"
-    return out
-
+if TYPE_CHECKING:
+    from pytest_kaudit.policy import Policy, RequestAttributes
 
 # --------------------------------------------------------------------------- decisions
 
@@ -107,67 +80,7 @@ def changed(old: Outcome, new: Outcome) -> bool:
     return old.level != "None" and old.omit_stages != new.omit_stages
 
 
-# --------------------------------------------------------------------------- dimensions
-
-
-@dataclass
-class DimClass:
-    """Values of one dimension that every rule treats alike (same signature)."""
-
-    mask: int
-    representative: Any
-    members: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class Dimension:
-    """One axis of the request space with its classes and its signature function."""
-
-    name: str
-    classes: list[DimClass]
-    signature: Callable[[RequestAttributes], int]
-    domain: list[Any]
-    render: Callable[[Sequence[Any], Dimension], str]
-
-    def index_of_mask(self) -> dict[int, int]:
-        """mask -> class index."""
-        return {c.mask: i for i, c in enumerate(self.classes)}
-
-
-def _classes(values: Iterable[Any], sig: Callable[[Any], int]) -> list[DimClass]:
-    by_mask: dict[int, DimClass] = {}
-    for v in values:
-        m = sig(v)
-        cls = by_mask.get(m)
-        if cls is None:
-            by_mask[m] = DimClass(m, v, [v])
-        else:
-            cls.members.append(v)
-    return list(by_mask.values())
-
-
-def _value_dimension(
-    name: str,
-    domain: list[Any],
-    sig: Callable[[Any], int],
-    value_of: Callable[[RequestAttributes], Any],
-    render: Callable[[Sequence[Any], Dimension], str],
-) -> Dimension:
-    """A dimension over one attribute's values, classed by their signature ``sig``."""
-    return Dimension(name, _classes(domain, sig), lambda a: sig(value_of(a)), domain, render)
-
-
-def _mask(rules: Sequence[PolicyRule], pred: Callable[[PolicyRule], bool]) -> int:
-    m = 0
-    for i, r in enumerate(rules):
-        if pred(r):
-            m |= 1 << i
-    return m
-
-
-def _bits_with(rules: Sequence[PolicyRule], attr: str, value: str) -> int:
-    """Mask of the rules whose list field ``attr`` contains ``value``."""
-    return _mask(rules, lambda r: value in getattr(r, attr))
+# --------------------------------------------------------------------------- rendering
 
 
 def _render_values(
@@ -187,378 +100,120 @@ def _render_values(
     return ", ".join(label(v) for v in domain if v in chosen)
 
 
-class RequestSpace:
-    """The partition of the request space induced by two (or more) policies' rules."""
+def _render_users(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    text = _render_values(members, dim.domain, space.other_user, str, "user")
+    if text == "any user":
+        return ""
+    return text if text.startswith("any") else f"user{'s' if len(members) > 1 else ''} {text}"
 
-    def __init__(self, policies: Sequence[Policy]) -> None:
-        self.rules: list[PolicyRule] = [r for p in policies for r in p.rules]
-        self.offsets: list[int] = []
-        total = 0
-        for p in policies:
-            self.offsets.append(total)
-            total += len(p.rules)
-        rules = self.rules
-        mentioned_users = sorted({u for r in rules for u in r.users})
-        mentioned_groups = sorted({g for r in rules for g in r.user_groups})
-        mentioned_verbs = sorted({v for r in rules for v in r.verbs})
-        mentioned_ns = sorted({n for r in rules for n in r.namespaces} | {""})
-        self.other_user = _unique(OTHER_USER, mentioned_users)
-        self.other_verb = _unique(OTHER_VERB, mentioned_verbs)
-        self.other_ns = _unique(OTHER_NAMESPACE, mentioned_ns)
 
-        # ---- per-rule constant masks
-        self.m_users_any = _mask(rules, lambda r: not r.users)
-        self.m_groups_any = _mask(rules, lambda r: not r.user_groups)
-        self.m_verbs_any = _mask(rules, lambda r: not r.verbs)
-        self.user_bits = {u: _bits_with(rules, "users", u) for u in mentioned_users}
-        self.group_bits = {g: _bits_with(rules, "user_groups", g) for g in mentioned_groups}
-        self.verb_bits = {v: _bits_with(rules, "verbs", v) for v in mentioned_verbs}
-        self.m_resource_rule = _mask(rules, matching.is_resource_rule)
-        self.m_nonresource_rule = _mask(
-            rules, lambda r: bool(r.non_resource_urls) and not matching.is_resource_rule(r)
-        )
-        self.m_plain = _mask(
-            rules, lambda r: not matching.is_resource_rule(r) and not r.non_resource_urls
-        )
+def _render_groups(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    if len(members) >= len(dim.domain):
+        return ""
+    parts = []
+    listed = sorted({g for rep in dim.domain for g in rep})
+    for rep in members:
+        parts.append(f"in {'+'.join(rep)}" if rep else f"not in {', '.join(listed)}")
+    return " or ".join(parts)
 
-        # ---- user
-        self.user = _value_dimension(
-            "user",
-            [*mentioned_users, self.other_user],
-            self._user_sig_value,
-            lambda a: a.user,
-            self._render_users,
-        )
-        # ---- groups: reachable unions of single-group signatures
-        base = self.m_groups_any
-        reach: dict[int, tuple[str, ...]] = {base: ()}
-        for g in mentioned_groups:
-            bit = self.group_bits[g]
-            for m, rep in list(reach.items()):
-                reach.setdefault(m | bit, (*rep, g))
-        group_classes = [DimClass(m, rep, [rep]) for m, rep in reach.items()]
-        self.groups = Dimension(
-            "groups",
-            group_classes,
-            lambda a: self._groups_sig_value(a.user, a.groups),
-            [c.representative for c in group_classes],
-            self._render_groups,
-        )
-        # ---- verb
-        self.verb = _value_dimension(
-            "verb",
-            [*mentioned_verbs, self.other_verb],
-            self._verb_sig_value,
-            lambda a: a.verb,
-            self._render_verbs,
-        )
-        # ---- namespace (resource requests)
-        self.namespace = _value_dimension(
-            "namespace",
-            [*mentioned_ns, self.other_ns],
-            self._ns_sig_value,
-            lambda a: a.namespace,
-            self._render_namespaces,
-        )
-        # ---- resource target grid (api_group, resource, subresource, name)
-        self.target = self._build_targets()
-        # ---- non-resource path
-        self.path = self._build_paths()
 
-    # ---------------------------------------------------------------- signatures
-    def _user_sig_value(self, user: str | None) -> int:
-        if user is None:
-            return self.m_users_any
-        return self.m_users_any | self.user_bits.get(user, 0)
+def _render_verbs(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    return _render_values(members, dim.domain, space.other_verb, str, "verb")
 
-    def _groups_sig_value(self, user: str | None, groups: Sequence[str]) -> int:
-        m = self.m_groups_any
-        if user is not None:
-            for g in groups:
-                m |= self.group_bits.get(g, 0)
-        return m
 
-    def _verb_sig_value(self, verb: str) -> int:
-        return self.m_verbs_any | self.verb_bits.get(verb, 0)
+def _render_namespaces(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    def label(ns: str) -> str:
+        return '"" (cluster-scoped/all namespaces)' if ns == "" else ns
 
-    def _ns_sig_value(self, namespace: str) -> int:
-        m = self.m_plain
-        for i, r in enumerate(self.rules):
-            if matching.is_resource_rule(r) and matching.namespace_matches(r, namespace):
-                m |= 1 << i
-        return m
+    text = _render_values(members, dim.domain, space.other_ns, label, "namespace")
+    return "in " + text if text.startswith("any") else "in namespace " + text
 
-    def target_sig(self, api_group: str, resource: str, subresource: str, name: str) -> int:
-        """Rules whose ``resources`` accept this target (plus rules with no target fields)."""
-        m = self.m_plain
-        for i, r in enumerate(self.rules):
-            if matching.is_resource_rule(r) and matching.resources_match(
-                r, api_group, resource, subresource, name
-            ):
-                m |= 1 << i
-        return m
 
-    def path_sig(self, path: str) -> int:
-        """Rules whose ``nonResourceURLs`` accept this path (plus rules with no target fields)."""
-        m = self.m_plain
-        for i, r in enumerate(self.rules):
-            if (
-                r.non_resource_urls
-                and not matching.is_resource_rule(r)
-                and matching.path_matches(r, path)
-            ):
-                m |= 1 << i
-        return m
+def _render_paths(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    if set(members) >= set(dim.domain):
+        return "any non-resource URL"
+    return ", ".join(space.path_labels[m] for m in dim.domain if m in set(members))
 
-    # ---------------------------------------------------------------- targets
-    def _build_targets(self) -> Dimension:
-        by_group: dict[str, set[str]] = defaultdict(set)
-        subs: set[str] = set()
-        names: set[str] = set()
-        for r in self.rules:
-            for gr in r.resources:
-                names.update(gr.resource_names)
-                for res in gr.resources:
-                    head, _, sub = res.partition("/")
-                    if head != "*":
-                        by_group[gr.group].add(head)
-                    if sub and sub != "*":
-                        subs.add(sub)
-                    elif sub == "*" and head == "*":
-                        subs.add("*")  # "*/*" only matches a literal "*" subresource
-                by_group.setdefault(gr.group, set())
-        for g, res, sub in SENSITIVE:
-            by_group[g].add(res)
-            if sub:
-                subs.add(sub)
-        wildcard = by_group.pop("*", set())
-        groups = sorted(by_group)
-        other_group = _unique(OTHER_GROUP, groups)
-        all_res = {x for s in by_group.values() for x in s} | wildcard
-        other_res = _unique(OTHER_RESOURCE, all_res)
-        sub_values = ["", *sorted(subs), _unique(OTHER_SUBRESOURCE, subs)]
-        name_values = [*sorted(names | {""}), _unique(OTHER_NAME, names)] if names else [""]
-        self.other_group, self.other_resource = other_group, other_res
-        self.other_sub, self.other_name = sub_values[-1], name_values[-1]
-        points = []
-        self.group_resources = {
-            g: by_group.get(g, set()) | wildcard | {other_res} for g in [*groups, other_group]
-        }
-        for g in [*groups, other_group]:
-            for res in sorted(self.group_resources[g]):
-                for sub in sub_values:
-                    for name in name_values:
-                        points.append((g, res, sub, name))
-        self.target_domains = (
-            [*groups, other_group],
-            sorted(all_res) + [other_res],
-            sub_values,
-            name_values,
-        )
-        return Dimension(
-            "target",
-            _classes(points, lambda p: self.target_sig(*p)),
-            lambda a: self.target_sig(a.api_group, a.resource, a.subresource, a.name),
-            points,
-            self._render_targets,
-        )
 
-    # ---------------------------------------------------------------- paths
-    def _build_paths(self) -> Dimension:
-        specs = {
-            s for r in self.rules if not matching.is_resource_rule(r) for s in r.non_resource_urls
-        }
-        exact = {s for s in specs if s != "*" and not s.endswith("*")}
-        prefixes = {s[:-1] for s in specs if s != "*" and s.endswith("*")}
-        candidates: dict[str, str] = {}  # path -> label
-        for s in sorted(exact):
-            candidates[s] = s
-        for p in sorted(prefixes):
-            candidates.setdefault(p, p)
-            for suffix in ("kaudit-other", "~kaudit-other", "-kaudit-other", "/kaudit-other", "Zz"):
-                rep = p + suffix
-                longer = [q for q in prefixes if len(q) > len(p) and rep.startswith(q)]
-                if rep not in exact and not longer:
-                    candidates[rep] = f"{p}* (other)"
-                    break
-        other = OTHER_PATH
-        while other in exact or any(other.startswith(q) for q in prefixes if q):
-            other += "-x"
-            if len(other) > 200:  # a prefix like "/" catches everything: no "other" class
-                other = ""
-                break
-        if other:
-            candidates[other] = "any other path"
-        self.path_labels = candidates
-        self.other_path = other
-        return Dimension(
-            "path",
-            _classes(list(candidates), self.path_sig),
-            lambda a: self.path_sig(a.path or ""),
-            list(candidates),
-            self._render_paths,
-        )
+def _render_targets(space: RequestSpace, members: Sequence[Any], dim: Dimension) -> str:
+    chosen = set(members)
+    full = set(dim.domain)
+    if chosen >= full:
+        return "any resource"
+    direct = _render_target_set(space, chosen)
+    rest = full - chosen
+    if len(rest) < len(chosen):
+        alt = "any resource except " + _render_target_set(space, rest)
+        if len(alt) < len(direct):
+            return alt
+    return direct
 
-    # ---------------------------------------------------------------- rendering
-    def _render_users(self, members: Sequence[Any], dim: Dimension) -> str:
-        text = _render_values(members, dim.domain, self.other_user, str, "user")
-        if text == "any user":
-            return ""
-        return text if text.startswith("any") else f"user{'s' if len(members) > 1 else ''} {text}"
 
-    def _render_groups(self, members: Sequence[Any], dim: Dimension) -> str:
-        if len(members) >= len(dim.domain):
-            return ""
-        parts = []
-        listed = sorted({g for rep in dim.domain for g in rep})
-        for rep in members:
-            parts.append(f"in {'+'.join(rep)}" if rep else f"not in {', '.join(listed)}")
-        return " or ".join(parts)
+def _render_target_set(space: RequestSpace, points: set[Any]) -> str:
+    terms = factorize({tuple((x,) for x in p) for p in points}, 4)
+    rendered = [_render_target_term(space, t, space.target_domains) for t in terms]
+    return "; ".join(sorted(rendered))
 
-    def _render_verbs(self, members: Sequence[Any], dim: Dimension) -> str:
-        return _render_values(members, dim.domain, self.other_verb, str, "verb")
 
-    def _render_namespaces(self, members: Sequence[Any], dim: Dimension) -> str:
-        def label(ns: str) -> str:
-            return '"" (cluster-scoped/all namespaces)' if ns == "" else ns
-
-        text = _render_values(members, dim.domain, self.other_ns, label, "namespace")
-        return "in " + text if text.startswith("any") else "in namespace " + text
-
-    def _render_paths(self, members: Sequence[Any], dim: Dimension) -> str:
-        if set(members) >= set(dim.domain):
-            return "any non-resource URL"
-        return ", ".join(self.path_labels[m] for m in dim.domain if m in set(members))
-
-    def _render_targets(self, members: Sequence[Any], dim: Dimension) -> str:
-        chosen = set(members)
-        full = set(dim.domain)
-        if chosen >= full:
-            return "any resource"
-        direct = self._render_target_set(chosen)
-        rest = full - chosen
-        if len(rest) < len(chosen):
-            alt = "any resource except " + self._render_target_set(rest)
-            if len(alt) < len(direct):
-                return alt
-        return direct
-
-    def _render_target_set(self, points: set[Any]) -> str:
-        terms = _factorize({tuple((x,) for x in p) for p in points}, 4)
-        rendered = [self._render_target_term(t, self.target_domains) for t in terms]
-        return "; ".join(sorted(rendered))
-
-    def _render_target_term(self, term: tuple[frozenset[Any], ...], domains: Any) -> str:
-        groups, resources, subs, names = term
-        group_dom, _res_dom, sub_dom, name_dom = domains
-        # resources: the domain within these groups is what the grid enumerated
-        res_domain: set[str] = {self.other_resource}
-        for g in groups:
-            res_domain |= self.group_resources.get(g, set())
-        if set(resources) >= res_domain:
-            res_text = "any resource"
-        elif self.other_resource in resources:
-            res_text = "any resource except " + ", ".join(sorted(res_domain - set(resources)))
+def _render_target_term(
+    space: RequestSpace, term: tuple[frozenset[Any], ...], domains: Any
+) -> str:
+    groups, resources, subs, names = term
+    group_dom, _res_dom, sub_dom, name_dom = domains
+    # resources: the domain within these groups is what the grid enumerated
+    res_domain: set[str] = {space.other_resource}
+    for g in groups:
+        res_domain |= space.group_resources.get(g, set())
+    if set(resources) >= res_domain:
+        res_text = "any resource"
+    elif space.other_resource in resources:
+        res_text = "any resource except " + ", ".join(sorted(res_domain - set(resources)))
+    else:
+        res_text = ", ".join(sorted(resources))
+    sub_set = set(subs)
+    if sub_set >= set(sub_dom):
+        res_text += " (and subresources)"
+    elif sub_set == {""}:
+        pass
+    else:
+        shown = [s for s in sub_dom if s in sub_set and s]
+        labels = ["*other*" if s == space.other_sub else s for s in shown]
+        if "" in sub_set:
+            res_text += " (and /" + ", /".join(labels) + ")"
         else:
-            res_text = ", ".join(sorted(resources))
-        sub_set = set(subs)
-        if sub_set >= set(sub_dom):
-            res_text += " (and subresources)"
-        elif sub_set == {""}:
-            pass
-        else:
-            shown = [s for s in sub_dom if s in sub_set and s]
-            labels = ["*other*" if s == self.other_sub else s for s in shown]
-            if "" in sub_set:
-                res_text += " (and /" + ", /".join(labels) + ")"
-            else:
-                res_text += "/" + (labels[0] if len(labels) == 1 else "{" + ", ".join(labels) + "}")
-        group_set = set(groups)
-        if group_set >= set(group_dom):
-            res_text += " in any API group"
-        elif group_set == {""}:
-            pass
-        else:
-            labels = [
-                "core" if g == "" else ("other groups" if g == self.other_group else g)
-                for g in group_dom
-                if g in group_set
-            ]
-            res_text += " (group " + ", ".join(labels) + ")"
-        name_set = set(names)
-        if len(name_dom) > 1 and not name_set >= set(name_dom):
-            res_text += " named " + _render_values(
-                list(name_set),
-                name_dom,
-                self.other_name,
-                lambda n: '""' if n == "" else n,
-                "name",
-            )
-        return res_text
-
-    # ---------------------------------------------------------------- cells
-    def dimensions(self, kind: str) -> list[Dimension]:
-        """The axes of resource or non-resource requests, in merge order."""
-        if kind == "resource":
-            return [self.groups, self.user, self.namespace, self.verb, self.target]
-        return [self.groups, self.user, self.verb, self.path]
-
-    def representative(self, kind: str, cell: Sequence[int]) -> RequestAttributes:
-        """Concrete attributes for one cell (used to cross-check with the engine)."""
-        from pytest_kaudit.policy import RequestAttributes
-
-        dims = self.dimensions(kind)
-        values = {d.name: d.classes[i].representative for d, i in zip(dims, cell, strict=True)}
-        groups = tuple(values["groups"])
-        if kind == "resource":
-            g, res, sub, name = values["target"]
-            return RequestAttributes(
-                user=values["user"],
-                groups=groups,
-                verb=values["verb"],
-                namespace=values["namespace"],
-                resource=res,
-                subresource=sub,
-                name=name,
-                api_group=g,
-                api_version="v1",
-                path="",
-                is_resource_request=True,
-            )
-        return RequestAttributes(
-            user=values["user"],
-            groups=groups,
-            verb=values["verb"],
-            namespace="",
-            resource="",
-            subresource="",
-            name="",
-            api_group="",
-            api_version="",
-            path=values["path"],
-            is_resource_request=False,
+            res_text += "/" + (labels[0] if len(labels) == 1 else "{" + ", ".join(labels) + "}")
+    group_set = set(groups)
+    if group_set >= set(group_dom):
+        res_text += " in any API group"
+    elif group_set == {""}:
+        pass
+    else:
+        labels = [
+            "core" if g == "" else ("other groups" if g == space.other_group else g)
+            for g in group_dom
+            if g in group_set
+        ]
+        res_text += " (group " + ", ".join(labels) + ")"
+    name_set = set(names)
+    if len(name_dom) > 1 and not name_set >= set(name_dom):
+        res_text += " named " + _render_values(
+            list(name_set),
+            name_dom,
+            space.other_name,
+            lambda n: '""' if n == "" else n,
+            "name",
         )
+    return res_text
 
 
-def _factorize(
-    cells: set[tuple[tuple[Any, ...], ...]], ndims: int
-) -> list[tuple[frozenset[Any], ...]]:
-    """Merge a set of product cells into fewer products covering exactly the same set.
-
-    Repeatedly unions cells that agree on all dimensions but one, which is exact:
-    ``(A x B) | (A' x B) == (A | A') x B``.
-    """
-    current: set[tuple[frozenset[Any], ...]] = {tuple(frozenset(v) for v in c) for c in cells}
-    for _ in range(3):
-        before = len(current)
-        for d in range(ndims):
-            buckets: dict[tuple[frozenset[Any], ...], set[Any]] = defaultdict(set)
-            for c in current:
-                buckets[c[:d] + c[d + 1 :]].update(c[d])
-            current = {k[:d] + (frozenset(v),) + k[d:] for k, v in buckets.items()}
-        if len(current) == before:
-            break
-    return sorted(current, key=lambda t: tuple(sorted(map(str, x)) for x in t))
+_RENDER: dict[str, Callable[[RequestSpace, Sequence[Any], Dimension], str]] = {
+    "user": _render_users,
+    "groups": _render_groups,
+    "verb": _render_verbs,
+    "namespace": _render_namespaces,
+    "path": _render_paths,
+    "target": _render_targets,
+}
 
 
 # --------------------------------------------------------------------------- change classes
@@ -627,9 +282,6 @@ def diff_classes(old: Policy, new: Policy) -> list[ChangeClass]:
     old_all = (1 << n_old) - 1
     old_outcome, new_outcome = _outcomes(old), _outcomes(new)
 
-    def first(mask: int) -> int | None:
-        return (mask & -mask).bit_length() - 1 if mask else None
-
     out: list[ChangeClass] = []
     for kind in ("resource", "nonresource"):
         dims = space.dimensions(kind)
@@ -648,8 +300,8 @@ def diff_classes(old: Policy, new: Policy) -> list[ChangeClass]:
             if level == len(dims):
                 pair = idx_cache.get(mask)
                 if pair is None:
-                    o = first(mask & old_all)
-                    n = first(mask >> n_old)
+                    o = first_rule(mask & old_all)
+                    n = first_rule(mask >> n_old)
                     pair = (old_outcome(o), new_outcome(n))
                     idx_cache[mask] = pair
                 if changed(*pair):
@@ -662,7 +314,7 @@ def diff_classes(old: Policy, new: Policy) -> list[ChangeClass]:
             continue
         walk(0, -1, ())
         for (o, n), cells in changes.items():
-            for term in _factorize(cells, len(dims)):
+            for term in factorize(cells, len(dims)):
                 out.append(_make_class(space, kind, dims, term, o, n))
     out.sort(key=lambda c: (not c.sensitive, c.kind != "resource", c.text))
     return out
@@ -684,7 +336,7 @@ def _make_class(
         d.name: [m for i in sorted(idxs) for m in d.classes[i].members]
         for d, idxs in zip(dims, term, strict=True)
     }
-    labels = {d.name: d.render(members[d.name], d) for d in dims}
+    labels = {d.name: _RENDER[d.name](space, members[d.name], d) for d in dims}
     sensitive: tuple[str, ...] = ()
     if kind == "resource":
         sensitive = _sensitive_in(members["target"], old, new)

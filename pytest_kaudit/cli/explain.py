@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pytest_kaudit.cli import Command, matching
+from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import (
     EXIT_OK,
     STAGE_ORDER,
@@ -27,6 +27,7 @@ from pytest_kaudit.cli.base import (
     enum_text,
     load_policy,
 )
+from pytest_kaudit.policy import matching
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Decision, Policy, RequestAttributes

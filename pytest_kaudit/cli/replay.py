@@ -41,7 +41,7 @@ from pytest_kaudit.cli.base import (
     add_policy_options,
     load_policy,
 )
-from pytest_kaudit.cli.diff import OTHER_NAME, OTHER_NAMESPACE, OTHER_USER, _unique
+from pytest_kaudit.policy.space import OTHER_NAME, OTHER_NAMESPACE, OTHER_USER, unique_value
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Policy
@@ -360,9 +360,9 @@ class Replayer:
         self._namespaces = {n.encode() for r in rules for n in r.namespaces}
         self._names = {n.encode() for r in rules for gr in r.resources for n in gr.resource_names}
         self._uses_names = bool(self._names)
-        self._other_user = _unique(OTHER_USER, self._users)
-        self._other_ns = _unique(OTHER_NAMESPACE, {n.decode() for n in self._namespaces})
-        self._other_name = _unique(OTHER_NAME, {n.decode() for n in self._names})
+        self._other_user = unique_value(OTHER_USER, self._users)
+        self._other_ns = unique_value(OTHER_NAMESPACE, {n.decode() for n in self._namespaces})
+        self._other_name = unique_value(OTHER_NAME, {n.decode() for n in self._names})
         self._cache: dict[tuple[Any, ...], Shape] = {}
         self._identities: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
         self._classes: dict[tuple[Any, ...], Stats] = {}

@@ -8,9 +8,8 @@ import random
 import pytest
 from kaudit_cli_random import random_policy, random_request
 
-from pytest_kaudit.cli import matching
 from pytest_kaudit.cli.explain import parse_request
-from pytest_kaudit.policy import Policy, RequestAttributes
+from pytest_kaudit.policy import Policy, RequestAttributes, matching
 
 
 def test_resource_request_golden(kaudit, data):

@@ -1,8 +1,9 @@
 """Per-field rule matching, mirroring kube-apiserver's checker field by field.
 
 The policy engine answers *which* rule matches; ``explain`` must also say *why not* for
-every earlier rule, and ``diff`` needs each field's predicate on its own to partition the
-request space. Both use the functions here, which follow the checker (audit-semantics §3.2).
+every earlier rule, and the request-space partition (``diff``, witnesses) needs each field's
+predicate on its own. All use the functions here, which follow kube-apiserver's checker
+(staging/src/k8s.io/apiserver/pkg/audit/policy/checker.go).
 """
 
 from __future__ import annotations
