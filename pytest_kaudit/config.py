@@ -7,11 +7,14 @@ empty/false" (no ``or`` fall-through).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+
+from pytest_kaudit._suggest import invalid_choice
 
 BACKENDS = ("local", "kind", "k3s", "existing")
 EVIDENCE_MODES = ("failed", "always", "never")
@@ -27,6 +30,9 @@ class Option:
     kind: str = "string"   # string | bool | float | int | list
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    minimum: float | None = None   # numbers: the smallest value allowed
+    maximum: float | None = None
+    above: float | None = None     # numbers: must be strictly more than this
 
     @property
     def flag(self) -> str:
@@ -47,18 +53,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("apiserver_bin", "kube-apiserver binary for the local backend", metavar="PATH"),
     Option("etcd_bin", "etcd binary for the local backend", metavar="PATH"),
     Option("timeout", "Seconds an expectation waits for its events", 10.0, kind="float",
-           metavar="SECONDS"),
+           metavar="SECONDS", above=0),
     Option("boot_timeout", "Seconds a cluster may take to become ready", 120.0, kind="float",
-           metavar="SECONDS"),
+           metavar="SECONDS", above=0),
     Option("lenient", "Load policies as kube-apiserver does: unknown or duplicate fields are "
            "warnings, not errors", default=False, kind="bool"),
     Option("max_clusters", "Running clusters kept for distinct policy/flag sets before the "
-           "least recently used one is stopped", 3, kind="int", metavar="N"),
+           "least recently used one is stopped", 3, kind="int", metavar="N", minimum=1),
     Option("evidence", "Attach a test's audit events to its report", "failed",
-           choices=EVIDENCE_MODES),
+           choices=EVIDENCE_MODES, metavar="{failed,always,never}"),
     Option("coverage", "Write policy rule coverage as JSON to PATH", metavar="PATH"),
     Option("fail_under", "Fail the run if policy rule coverage is below N percent", kind="float",
-           metavar="N"),
+           metavar="N", minimum=0, maximum=100),
     Option("kind_bin", "kind binary (default: kind on PATH)", metavar="PATH"),
     Option("kind_image", "Node image for kind clusters", metavar="IMAGE"),
     Option("kind_config", "Base kind cluster config to merge the audit wiring into",
@@ -88,9 +94,7 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(opt.flag, action="store_const", const=True, **kwargs)
         elif opt.kind == "list":
             group.addoption(opt.flag, action="append", metavar=opt.metavar, **kwargs)
-        else:
-            if opt.choices:
-                kwargs["choices"] = opt.choices
+        else:  # choices are checked by _coerce, which gives a hint for near misses
             group.addoption(opt.flag, metavar=opt.metavar or opt.name.upper(), **kwargs)
         ini_type: Literal["bool", "linelist", "string"] = (
             "bool" if opt.kind == "bool" else "linelist" if opt.kind == "list" else "string")
@@ -104,9 +108,9 @@ def _coerce(opt: Option, value: Any, origin: str) -> Any:
         return None
     try:
         if opt.kind == "float":
-            return float(value)
+            return _check_range(opt, float(value), str(value).strip(), origin)
         if opt.kind == "int":
-            return int(value)
+            return _check_range(opt, int(value), str(value).strip(), origin)
         if opt.kind == "bool":
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
@@ -116,8 +120,21 @@ def _coerce(opt: Option, value: Any, origin: str) -> Any:
             f"{origin}: expected a {'number' if opt.kind != 'int' else 'whole number'}, "
             f"got {value!r}") from None
     if opt.choices and value not in opt.choices:
-        raise pytest.UsageError(f"{origin}: {value!r} is not one of {', '.join(opt.choices)}")
+        raise pytest.UsageError(invalid_choice(origin, value, opt.choices))
     return value
+
+
+def _check_range(opt: Option, number: float, text: str, origin: str) -> float:
+    """``number`` if it is finite and within the option's bounds, else a UsageError."""
+    if opt.above is not None and not number > opt.above:  # also refuses nan
+        raise pytest.UsageError(f"{origin}: must be more than {opt.above:g}, got {text}")
+    if not math.isfinite(number):
+        raise pytest.UsageError(f"{origin}: must be a finite number, got {text}")
+    if opt.minimum is not None and number < opt.minimum:
+        raise pytest.UsageError(f"{origin}: must be at least {opt.minimum:g}, got {text}")
+    if opt.maximum is not None and number > opt.maximum:
+        raise pytest.UsageError(f"{origin}: must be at most {opt.maximum:g}, got {text}")
+    return number
 
 
 def parse_flag_assignments(items: list[str], origin: str) -> dict[str, str]:
@@ -151,6 +168,10 @@ class KauditConfig:
         except KeyError:
             raise AttributeError(name) from None
 
+    def origin(self, name: str) -> str:
+        """Where setting ``name`` came from, for error messages: its flag or ``ini <key>``."""
+        return str(self.values.get("origins", {}).get(name, f"--kaudit-{name.replace('_', '-')}"))
+
     @property
     def apiserver_flags(self) -> dict[str, str]:
         """The session-wide apiserver flags (a fresh dict: callers may add to it)."""
@@ -160,26 +181,62 @@ class KauditConfig:
 def get_config(config: pytest.Config) -> KauditConfig:
     """Resolve every option: CLI flag if given, else the ini key, else the default."""
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for opt in OPTIONS:
         cli = config.getoption(f"kaudit_{opt.name}")
+        origins[opt.name] = opt.flag
         if cli is not None:
             values[opt.name] = _coerce(opt, cli, opt.flag)
             continue
         ini = config.getini(opt.ini)
+        if opt.ini in config.inicfg:
+            origins[opt.name] = f"ini {opt.ini}"
         if opt.kind == "list":
             values[opt.name] = list(ini) if ini else []
         elif opt.kind == "bool":
-            values[opt.name] = _coerce(opt, ini, opt.ini) if ini is not None else opt.default
+            values[opt.name] = (_coerce(opt, ini, f"ini {opt.ini}") if ini is not None
+                                else opt.default)
         elif ini not in (None, ""):
             values[opt.name] = _coerce(opt, ini, f"ini {opt.ini}")
         else:
             values[opt.name] = opt.default
-    try:
-        values["session_flags"] = parse_flag_assignments(values["apiserver_flag"],
-                                                         "--kaudit-apiserver-flag")
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    values["origins"] = origins
+    values["session_flags"] = _session_flags(values["apiserver_flag"], origins["apiserver_flag"])
+    invoked = Path(config.invocation_params.dir)
     if values["policy"] is not None:
         # a session path means what it meant where pytest was started, for every test
-        values["policy"] = str(Path(config.invocation_params.dir, values["policy"]).resolve())
+        values["policy"] = str(Path(invoked, values["policy"]).resolve())
+    if values["coverage"] is not None:
+        values["coverage"] = str(_coverage_path(Path(invoked, values["coverage"]),
+                                                origins["coverage"]))
     return KauditConfig(values, Path(str(config.rootpath)))
+
+
+def _session_flags(items: list[str], origin: str) -> dict[str, str]:
+    """Parse the session's apiserver flags and refuse what every kube-apiserver refuses."""
+    from pytest_kaudit.preflight import flag_errors
+
+    try:
+        flags = parse_flag_assignments(items, origin)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    errors = flag_errors(flags, source=origin)
+    if errors:
+        raise pytest.UsageError("\n".join(
+            [f"{origin}: kube-apiserver would refuse to start with these flags:",
+             *(f"  {p}" for p in errors)]))
+    return flags
+
+
+def _coverage_path(path: Path, origin: str) -> Path:
+    """The coverage report's path, its directory created now so the report is never lost."""
+    path = path.resolve()
+    if path.is_dir():
+        raise pytest.UsageError(f"{origin}: {path} is a directory; give a file path such as "
+                                f"{path / 'kaudit-coverage.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"{origin}: cannot create the directory {path.parent}: "
+                                f"{exc.strerror or exc}") from None
+    return path

@@ -11,6 +11,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from pytest_kaudit.config import KauditConfig, parse_flag_assignments
 from pytest_kaudit.errors import BackendError, KauditError, PolicyError
 from pytest_kaudit.kaudit import KAudit
 from pytest_kaudit.policy import Policy
+from pytest_kaudit.policy.versions import Version
+from pytest_kaudit.preflight import flag_errors, load_policy_any_version
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +65,27 @@ class PolicyCache:
         self.strict = strict
         self._cache: dict[tuple[str, str], Policy] = {}
 
-    def load(self, value: Any, base_dir: Path, rootdir: Path) -> Policy:
+    def load(self, value: Any, base_dir: Path, rootdir: Path, *, nodeid: str = "") -> Policy:
         """A path, YAML text, a dict or a Policy → Policy (relative paths: test dir, then
-        rootdir).
+        rootdir). Problems of inline policies name the marker and the test ``nodeid``.
+
+        Policies are accepted if any supported apiserver version accepts them; the backend
+        checks them again against its own version (see :mod:`pytest_kaudit.preflight`).
         """
         if isinstance(value, Policy):
             return value
         if isinstance(value, Mapping):
             key = ("dict", repr(sorted(value.items(), key=str)))
             if key not in self._cache:
-                self._cache[key] = Policy.from_dict(dict(value), source="<marker policy>",
-                                                    strict=self.strict)
+                document = dict(value)
+
+                def from_dict(version: Version) -> Policy:
+                    return Policy.from_dict(document, source="<marker policy>",
+                                            strict=self.strict, target_version=version)
+
+                self._cache[key] = _located(
+                    f"@pytest.mark.kaudit(policy={{...}}) on {nodeid}", from_dict,
+                    has_lines=False)
             return self._cache[key]
         text = str(value)
         if isinstance(value, str) and (
@@ -80,8 +93,14 @@ class PolicyCache:
         ):
             key = ("text", text)
             if key not in self._cache:
-                self._cache[key] = Policy.from_yaml(text, source="<marker policy>",
-                                                    strict=self.strict)
+
+                def from_yaml(version: Version) -> Policy:
+                    return Policy.from_yaml(text, source="<marker policy>", strict=self.strict,
+                                            target_version=version)
+
+                self._cache[key] = _located(
+                    f"@pytest.mark.kaudit(policy=<YAML text>) on {nodeid}", from_yaml,
+                    has_lines=True)
             return self._cache[key]
         path = Path(text).expanduser()
         if not path.is_absolute():
@@ -91,10 +110,27 @@ class PolicyCache:
         path = path.resolve()
         key = ("path", str(path.resolve()))
         if key not in self._cache:
+            if path.is_dir():
+                raise KauditError(f"{path} is a directory, not an audit policy file")
             if not path.is_file():
                 raise KauditError(f"audit policy file not found: {path}")
-            self._cache[key] = Policy.load(path, strict=self.strict)
+            self._cache[key] = load_policy_any_version(
+                lambda v: Policy.load(path, strict=self.strict, target_version=v))
         return self._cache[key]
+
+
+def _located(where: str, load: Callable[[Version], Policy], *, has_lines: bool) -> Policy:
+    """Load an inline policy; its problems name the marker and test instead of a file.
+
+    A dict has no lines of its own (those of its YAML dump would point at nothing); YAML text
+    keeps its line numbers, counted within the text.
+    """
+    try:
+        return load_policy_any_version(load)
+    except PolicyError as exc:
+        problems = [replace(p, file=where + (f", line {p.line}" if has_lines and p.line else ""),
+                            line=None) for p in exc.problems]
+        raise PolicyError(problems, headline=exc.headline) from None
 
 
 class ClusterPool:
@@ -184,6 +220,7 @@ def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) ->
     policy_value: Any = None
     has_policy = False
     flags = cfg.apiserver_flags
+    marker_flags_where = f"@pytest.mark.kaudit(flags=...) on {item.nodeid}"
     for marker in reversed(markers):  # outermost first, so inner markers win
         kwargs = dict(marker.kwargs)
         if marker.args:
@@ -194,26 +231,47 @@ def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) ->
                               "it takes policy=... and flags={...}")
         if "policy" in kwargs:
             policy_value, has_policy = kwargs["policy"], True
-        marker_flags = kwargs.get("flags") or {}
-        if isinstance(marker_flags, Mapping):
-            flags.update({str(k).removeprefix("--"): str(v) for k, v in marker_flags.items()})
-        else:
-            try:
-                flags.update(parse_flag_assignments(list(marker_flags),
-                                                    "@pytest.mark.kaudit(flags=...)"))
-            except ValueError as exc:
-                raise KauditError(str(exc)) from None
+        flags.update(_marker_flags(kwargs.get("flags") or {}, marker_flags_where))
+    if flags != cfg.apiserver_flags:  # the session's own were checked at start-up
+        errors = flag_errors(flags, source=marker_flags_where)
+        if errors:
+            raise PolicyError(errors, headline=f"{marker_flags_where}: kube-apiserver would "
+                                               "refuse to start with these flags")
     base_dir = Path(str(item.path)).parent
     value = policy_value if has_policy else cfg.policy
     if value is None and "audit-policy-file" in flags:
         value = flags.pop("audit-policy-file")
-    policy = policies.load(value, base_dir, cfg.rootdir) if value is not None else None
+    policy = (policies.load(value, base_dir, cfg.rootdir, nodeid=item.nodeid) if value is not None
+              else None)
     if policy is None and cfg.backend != "existing":
         raise KauditError(
             "no audit policy for this test: pass --kaudit-policy=PATH (ini kaudit_policy) or "
             "mark it with @pytest.mark.kaudit(policy=...)"
         )
     return ClusterSpec(policy=policy, flags=flags, timeout=cfg.boot_timeout)
+
+
+def _marker_flags(value: Any, where: str) -> dict[str, str]:
+    """A marker's ``flags``: ``{name: value}``, ``["NAME=VALUE", ...]`` or one "NAME=VALUE"."""
+    if isinstance(value, Mapping):
+        return {str(k).removeprefix("--"): _flag_text(v) for k, v in value.items()}
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        got = type(value).__name__ if not isinstance(value, (list, tuple)) else \
+            f"a {type(value).__name__} holding " + ", ".join(
+                sorted({type(v).__name__ for v in value if not isinstance(v, str)}))
+        raise KauditError(f"{where}: expected {{name: value}} or a list of 'NAME=VALUE' "
+                          f"strings, got {got}")
+    try:
+        return parse_flag_assignments(list(value), where)
+    except ValueError as exc:
+        raise KauditError(str(exc)) from None
+
+
+def _flag_text(value: Any) -> str:
+    """A flag value as kube-apiserver reads it (Python's True is Go's ``true``)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def presolve_specs(items: list[pytest.Item], cfg: KauditConfig, policies: PolicyCache) -> None:
@@ -236,16 +294,23 @@ def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: Kaudi
     error = request.node.stash.get(SPEC_ERROR_KEY, None)
     if error is not None:
         pytest.fail(error, pytrace=False)
+    # pytest.fail is called outside the except blocks: raised inside one, pytest would print
+    # the original error, "During handling of the above exception", then the same words again
+    failure: str | None = None
     spec = request.node.stash.get(SPEC_KEY, None)
     if spec is None:  # an item collected outside the normal hooks
         try:
             spec = resolve_spec(request.node, cfg, policies)
         except (PolicyError, KauditError) as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+    if failure is not None or spec is None:
+        pytest.fail(failure or "no cluster configuration", pytrace=False)
     try:
         handle = pool.acquire(spec)
     except KauditError as exc:  # our own errors explain themselves; a traceback adds noise
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
     kaudit = KAudit(handle, policy=spec.policy, test_name=request.node.nodeid,
                     timeout=cfg.timeout)
     request.node.stash[KAUDIT_KEY] = kaudit

@@ -57,7 +57,7 @@ class KauditPlugin:
             try:
                 self.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
             except (PolicyError, KauditError) as exc:
-                raise pytest.UsageError(f"--kaudit-policy: {exc}") from None
+                raise pytest.UsageError(f"{cfg.origin('policy')}: {exc}") from None
         self._install_sigterm()
 
     @property
