@@ -190,6 +190,7 @@ class KAudit:
         Filters: verb, resource, subresource, namespace, name, api_group, user,
         impersonated_user, stage, level, code, decision, audit_id. A collection means "any of".
         """
+        __tracebackhide__ = True
         criteria = Criteria.from_filters(filters)
         return [e for e in self.poll_events(scope) if criteria.match(e)]
 
@@ -197,6 +198,7 @@ class KAudit:
         """An expectation over this test's events; finish it with ``.logged()`` or
         ``.not_logged()``.
         """
+        __tracebackhide__ = True
         return Expectation(self, Criteria.from_filters(filters), scope=scope)
 
     @property

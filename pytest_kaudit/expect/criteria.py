@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from pytest_kaudit._suggest import closest, did_you_mean, invalid_choice
 from pytest_kaudit.events.model import AuditEvent
+from pytest_kaudit.policy.model import Level, Stage
 
 #: The filter names users may pass to ``events()`` / ``expect()``, in display order.
 FIELDS: tuple[str, ...] = (
@@ -45,6 +47,41 @@ def _show_expected(value: Any) -> str:
     return _show(value)
 
 
+def parse_enum(enum: type[Level] | type[Stage], value: Any, where: str) -> Any:
+    """``value`` as a member of ``enum``; a clear ValueError listing the members otherwise.
+
+    Spelling is exact, as in the apiserver: "metadata" is refused with a hint.
+    """
+    __tracebackhide__ = True
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str) and value in enum._value2member_map_:
+        return enum(value)
+    raise ValueError(invalid_choice(where, value, [m.value for m in enum]))
+
+
+def parse_level(value: Level | str, where: str) -> Level:
+    """A level given by a user (``"Metadata"`` or ``Level.METADATA``)."""
+    __tracebackhide__ = True
+    level: Level = parse_enum(Level, value, where)
+    return level
+
+
+def parse_stages(values: Any, where: str) -> frozenset[Stage]:
+    """Stages given by a user: a collection of names or members (one name alone is fine)."""
+    __tracebackhide__ = True
+    if isinstance(values, (str, Stage)):
+        values = [values]
+    stages = set()
+    for value in values:  # a loop, not a generator: no extra frame in the user's traceback
+        stages.add(parse_enum(Stage, value, where))
+    return frozenset(stages)
+
+
+#: Filters whose values must be one of an enum's members.
+_ENUM_FILTERS: dict[str, type[Level] | type[Stage]] = {"level": Level, "stage": Stage}
+
+
 def _normalise(value: Any) -> Any:
     """Enums compare by their apiserver spelling; collections mean "any of"."""
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -63,13 +100,29 @@ class Criteria:
 
     @classmethod
     def from_filters(cls, filters: Mapping[str, Any]) -> Criteria:
-        """Build criteria from keyword filters, rejecting names that are not filters."""
+        """Build criteria from keyword filters, rejecting names that are not filters.
+
+        Raises:
+            TypeError: an unknown filter name (with a hint for near misses).
+            ValueError: a level or stage that does not exist.
+        """
+        __tracebackhide__ = True
         unknown = sorted(set(filters) - set(FIELDS))
         if unknown:
+            guesses = {n: closest(n, FIELDS) for n in unknown}
+            hints = (did_you_mean(unknown[0], FIELDS) if len(unknown) == 1 else
+                     "".join(f"; {n!r}: did you mean {g!r}?" for n, g in guesses.items() if g))
             raise TypeError(
                 f"unknown audit event filter(s) {', '.join(unknown)}; "
-                f"filters are: {', '.join(FIELDS)}"
+                f"filters are: {', '.join(FIELDS)}{hints}"
             )
+        for name, enum in _ENUM_FILTERS.items():
+            value = filters.get(name)
+            if value is None:
+                continue
+            values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+            for v in values:
+                parse_enum(enum, v, f"the {name} filter")
         return cls({k: _normalise(v) for k, v in filters.items() if v is not None})
 
     def difference(self, event: object, fields: tuple[str, ...] = FIELDS) -> list[Mismatch]:
