@@ -23,6 +23,8 @@ from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.errors import BootError
 
+_TAIL_LINES = 40
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the start retries on collisions)."""
@@ -76,21 +78,31 @@ class _LoggedExecutor(Executor):
     def pre_start_check(self) -> bool:
         return False
 
+    def check_subprocess(self) -> bool:
+        """Like mirakuru's, but a daemon that exits with code 0 has also failed to start.
+
+        mirakuru lets code 0 pass (it allows double-forking daemons); etcd and kube-apiserver
+        never fork away, so waiting on after_start_check would only burn the whole timeout.
+        """
+        if self.process is not None and self.process.poll() == 0:
+            self._clear_process()
+            raise ProcessExitedWithError(self, 0)
+        return bool(super().check_subprocess())
+
     def start_or_explain(self, what: str) -> None:
-        """Start and wait for readiness; on failure raise BootError with the log's tail."""
+        """Start and wait for readiness; on failure raise BootError with the log's tail.
+
+        The tail is quoted inline and the file is not named: the cluster's directory, log
+        included, is removed as soon as the start has failed.
+        """
         try:
             self.start()
         except ProcessExitedWithError as exc:
-            raise BootError(
-                what, f"exited with code {exc.exit_code}", tail(self.log_file), str(self.log_file)
-            ) from None
+            raise BootError(what, f"exited with code {exc.exit_code}",
+                            tail(self.log_file, _TAIL_LINES)) from None
         except TimeoutExpired:
-            raise BootError(
-                what,
-                f"not ready within {self._timeout:.0f}s",
-                tail(self.log_file),
-                str(self.log_file),
-            ) from None
+            raise BootError(what, f"not ready within {self._timeout:.0f}s",
+                            tail(self.log_file, _TAIL_LINES)) from None
 
     def close_log(self) -> None:
         """Close our handles on the output files."""
