@@ -1,8 +1,8 @@
 """Generate the kind cluster config that boots kube-apiserver with an audit policy.
 
 Pure functions only: no processes, no files. The generated config uses the one spelling that
-works with every kind release from v0.20 and every node image from 1.27 (see
-docs/cluster-mechanics.md §1): an **unversioned** ``ClusterConfiguration`` patch with
+works with every kind release from v0.20 and every node image from 1.27 (see docs/kind.md):
+an **unversioned** ``ClusterConfiguration`` patch with
 ``apiServer.extraArgs`` as a map of quoted strings, ``extraVolumes`` as a list, and host
 *directories* (not single files) mounted into the control-plane node, so a policy rewritten
 on the host by rename is seen by the node.
@@ -22,6 +22,19 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pytest_kaudit.backends.base import BARRIER_USER, owned_policy_document
+from pytest_kaudit.backends.kind_kubeadm import (
+    DROPPED,
+    K8S_WITHOUT_V1BETA3,
+    V1BETA3,
+    V1BETA4,
+    apiserver_after_patches,
+    unbootable_pair,
+)
+from pytest_kaudit.backends.kind_kubeadm import KIND_V1BETA4_RELEASE as KIND_V1BETA4_RELEASE
+from pytest_kaudit.backends.kind_kubeadm import kubeadm_api_version as kubeadm_api_version
+from pytest_kaudit.backends.kind_schema import entry_line
+from pytest_kaudit.policy.flags import validate_flags
+from pytest_kaudit.policy.problems import Problem, Severity
 
 if TYPE_CHECKING:
     from pytest_kaudit.backends.base import ClusterSpec
@@ -44,10 +57,8 @@ GENERATION_PATH_PREFIX = "/kaudit-generation/"
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 MIN_KIND_VERSION = (0, 20, 0)
-#: First kind release that generates kubeadm v1beta4 (for Kubernetes >= 1.36).
-KIND_V1BETA4_RELEASE = (0, 32, 0)
 
-#: Default node image (Kubernetes minor) of each kind release; [src] defaults/image.go.
+#: Default node image (Kubernetes minor) of each kind release (docs/kind.md, Node images).
 DEFAULT_NODE_VERSION: dict[tuple[int, int], tuple[int, int]] = {
     (0, 20): (1, 27),
     (0, 21): (1, 29),
@@ -112,19 +123,6 @@ def default_node_version(kind_version: tuple[int, int, int]) -> tuple[int, int] 
     if key > max(DEFAULT_NODE_VERSION):
         return None  # newer than we know: no guess
     return None
-
-
-def kubeadm_api_version(kind_version: tuple[int, int, int], k8s_version: tuple[int, int]) -> str:
-    """The kubeadm config API version kind generates for a node image ([src] kubeadm/config.go).
-
-    kind < v0.32 emits v1beta3 for every Kubernetes >= 1.23; from v0.32 Kubernetes >= 1.36
-    gets v1beta4 (whose ``extraArgs`` is a list of ``{name, value}``).
-    """
-    if k8s_version < (1, 23):
-        return "kubeadm.k8s.io/v1beta2"
-    if kind_version >= KIND_V1BETA4_RELEASE and k8s_version >= (1, 36):
-        return "kubeadm.k8s.io/v1beta4"
-    return "kubeadm.k8s.io/v1beta3"
 
 
 def generation_rule(generation: str) -> dict[str, object]:
@@ -258,14 +256,19 @@ def build_kind_config(
     node_image: str | None = None,
     base_config: Mapping[str, Any] | None = None,
     audit: bool = True,
+    kubeadm_version: str | None = None,
 ) -> dict[str, Any]:
     """Build the kind Cluster config as a dict, merged over the user's ``base_config``.
 
     The user's config keeps its own nodes, mounts, ports, feature gates and patches; we add our
     mounts and patch to every control-plane node (one is created if there is none: joining
-    control planes run the same apiserver manifest), and set the image on them when
-    ``node_image`` is given. The user's own ``apiServer.extraVolumes`` are carried into our
-    patch (a merge patch replaces lists). Raises ValueError for a base config kind rejects.
+    control planes run the same apiserver manifest). ``node_image`` goes on *every* node,
+    workers too: a node without an image gets kind's default, whose Kubernetes version is not
+    the control plane's. The ``apiServer.extraVolumes`` the user's patches leave in force when
+    our node patch applies (kind's order: cluster merge patches, cluster JSON 6902 patches,
+    node merge patches) are carried into our patch, since a merge patch replaces lists.
+    ``kubeadm_version`` is the kubeadm API kind will generate, when known (else every
+    version-pinned patch is assumed to apply). Raises ValueError for a base config kind rejects.
     """
     config: dict[str, Any] = copy.deepcopy(dict(base_config)) if base_config else {}
     for key, expected in (("kind", "Cluster"), ("apiVersion", KIND_API_VERSION)):
@@ -280,29 +283,23 @@ def build_kind_config(
     if not controls:
         controls = [{"role": "control-plane"}]
         nodes.insert(0, controls[0])
-    cluster_patches = _patch_list(config, "kubeadmConfigPatches", "base kind config")
-    _refuse_volume_json_patches(config)
-    for index, control in enumerate(nodes):
-        if not any(control is c for c in controls):
+    _patch_list(config, "kubeadmConfigPatches", "base kind config")
+    for index, node in enumerate(nodes):
+        if node_image:
+            node["image"] = node_image
+        if not any(node is c for c in controls):
             continue
         where = f"base kind config nodes[{index}]"
-        control.setdefault("role", "control-plane")
-        if node_image:
-            control["image"] = node_image
-        mounts = control.setdefault("extraMounts", [])
+        node.setdefault("role", "control-plane")
+        mounts = node.setdefault("extraMounts", [])
         taken = {m.get("containerPath") for m in mounts}
         clash = taken & {NODE_POLICY_DIR, NODE_LOG_DIR}
         if clash:
             raise ValueError(f"base kind config already mounts {sorted(clash)}, which kaudit owns")
         mounts.extend(_mounts(dirs))
-        own = _patch_list(control, "kubeadmConfigPatches", where)
-        volumes = _user_volumes(
-            [("base kind config", i, t) for i, t in enumerate(cluster_patches)]
-            + [(where, i, t) for i, t in enumerate(own)]
-        )
-        control["kubeadmConfigPatches"] = [
-            *own, cluster_patch(flags, audit=audit, volumes=volumes)
-        ]
+        own = _patch_list(node, "kubeadmConfigPatches", where)
+        volumes = _user_volumes(config, index, kubeadm_version)
+        node["kubeadmConfigPatches"] = [*own, cluster_patch(flags, audit=audit, volumes=volumes)]
     return config
 
 
@@ -313,57 +310,33 @@ def _patch_list(section: Mapping[str, Any], key: str, where: str) -> list[str]:
     return list(patches)
 
 
-def _user_volumes(patches: Sequence[tuple[str, int, str]]) -> list[Mapping[str, Any]]:
-    """The ``apiServer.extraVolumes`` the user's patches leave in force before ours.
-
-    kind applies cluster-level patches, then the node's, each as an RFC 7386 merge patch:
-    the last ClusterConfiguration patch that sets the list decides it.
+def _user_volumes(
+    config: Mapping[str, Any], node_index: int, kubeadm_version: str | None
+) -> list[Mapping[str, Any]]:
+    """The ``apiServer.extraVolumes`` in force just before kaudit's node patch applies.
 
     Raises:
-        ValueError: a patch is not YAML, or a user volume takes a name or path kaudit owns.
+        ValueError: a patch kind cannot apply, or a user volume takes a name or path kaudit owns.
     """
-    volumes: list[Mapping[str, Any]] = []
-    source = ""
-    for where, index, text in patches:
-        try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{where} kubeadmConfigPatches[{index}] is not YAML: {exc}") from None
-        for doc in docs:
-            if not isinstance(doc, Mapping) or doc.get("kind") != "ClusterConfiguration":
-                continue
-            server = doc.get("apiServer")
-            if isinstance(server, Mapping) and "extraVolumes" in server:
-                found = server["extraVolumes"] or []
-                if not isinstance(found, list) or not all(isinstance(v, Mapping) for v in found):
-                    raise ValueError(
-                        f"{where} kubeadmConfigPatches[{index}]: apiServer.extraVolumes must "
-                        "be a list of mappings"
-                    )
-                volumes, source = list(found), f"{where} kubeadmConfigPatches[{index}]"
+    result = apiserver_after_patches(
+        config,
+        node_index,
+        kubeadm_version=kubeadm_version or V1BETA3,
+        match_any_version=kubeadm_version is None,
+        node_json6902=False,
+    )
+    if result.input_problems:
+        raise ValueError(f"base kind config {result.input_problems[0]}")
     ours = {"kaudit-policy", "kaudit-log"}
-    for volume in volumes:
+    for volume in result.volumes:
         mount = str(volume.get("mountPath") or "").rstrip("/")
         if volume.get("name") in ours or mount in (NODE_POLICY_DIR, NODE_LOG_DIR):
             raise ValueError(
-                f"{source}: apiServer.extraVolumes entry {volume.get('name')!r} takes a name "
-                f"or mountPath kaudit owns ({sorted(ours)}, {NODE_POLICY_DIR}, {NODE_LOG_DIR})"
+                f"base kind config {result.volumes_source}: apiServer.extraVolumes entry "
+                f"{volume.get('name')!r} takes a name or mountPath kaudit owns "
+                f"({sorted(ours)}, {NODE_POLICY_DIR}, {NODE_LOG_DIR})"
             )
-    return volumes
-
-
-def _refuse_volume_json_patches(config: Mapping[str, Any]) -> None:
-    """Cluster-level JSON 6902 patches run before our node patch, which replaces the list."""
-    for index, patch in enumerate(config.get("kubeadmConfigPatchesJSON6902") or []):
-        ops = patch.get("patch") if isinstance(patch, Mapping) else None
-        if isinstance(ops, str) and "extraVolumes" in ops:
-            raise ValueError(
-                f"base kind config kubeadmConfigPatchesJSON6902[{index}] changes "
-                "apiServer.extraVolumes, which kaudit's ClusterConfiguration patch replaces "
-                "as a whole; move those volumes into an apiServer.extraVolumes list of a "
-                "kubeadmConfigPatches entry (kaudit keeps them) or into the node's "
-                "kubeadmConfigPatchesJSON6902"
-            )
+    return result.volumes
 
 
 def dump_kind_config(config: Mapping[str, Any]) -> str:
@@ -448,87 +421,75 @@ def check_kind_config(
     dirs: HostDirs,
     kubeadm_version: str,
     audit: bool = True,
+    flags: Mapping[str, str] | None = None,
+    kind_version: tuple[int, int, int] | None = None,
 ) -> list[str]:
-    """Static checks of a (possibly user-edited) config: do policy and log reach the apiserver?
+    """Static checks of a (possibly user-edited) config: will it boot, and audit as asked?
 
-    Follows each file from the apiserver flag, through ``extraVolumes`` (pod → node) and
-    ``extraMounts`` (node → host), the way kubeadm and kind would; returns one message per
-    problem (empty list = wired correctly). Catches the mistakes that otherwise cost a
-    minute-long boot that ends in a crash loop or a silent, empty audit log. Every
-    control-plane node is checked (each runs an apiserver); with several, each message
-    names its node.
+    Replays kind's patching for every control-plane node (each runs an apiserver): cluster
+    merge patches, cluster JSON 6902 patches, then the node's own, with the merge rules of the
+    kubeadm version kind generates. Then follows each audit file from its apiserver flag
+    through ``extraVolumes`` (pod → node) and ``extraMounts`` (node → host). With ``flags``
+    (the spec's), every flag kaudit asks for must survive the user's patches. Every node whose
+    image kind pairs with a kubeadm config its kubeadm cannot read is reported too.
+    ``kind_version`` makes the kubeadm version per node image exact (nodes may differ);
+    without it ``kubeadm_version`` is used for all. Returns one message per problem.
     """
-    nodes = [
-        (index, n)
-        for index, n in enumerate(config.get("nodes") or [{}])
-        if n.get("role", "control-plane") == "control-plane"
-    ]
-    if not nodes:
+    nodes = list(enumerate(config.get("nodes") or [{}]))
+    controls = [(i, n) for i, n in nodes if n.get("role", "control-plane") == "control-plane"]
+    if not controls:
         return ["the config has no control-plane node"]
     problems: list[str] = []
     for index, node in nodes:
-        prefix = f"control-plane nodes[{index}]: " if len(nodes) > 1 else ""
+        version = _node_kubeadm_version(node, kubeadm_version, kind_version)
+        reason = unbootable_pair(version, node_image_version(node.get("image")))
+        if reason:
+            problems.append(f"nodes[{index}] ({node.get('image')}): {reason}")
+    expected = apiserver_args(flags, audit=audit) if flags is not None else None
+    for index, node in controls:
+        prefix = f"control-plane nodes[{index}]: " if len(controls) > 1 else ""
+        version = _node_kubeadm_version(node, kubeadm_version, kind_version)
         problems += [
             prefix + problem
             for problem in _check_node(
-                config, node, dirs=dirs, kubeadm_version=kubeadm_version, audit=audit
+                config, index, node, dirs=dirs, kubeadm_version=version, audit=audit,
+                expected=expected,
             )
         ]
     return problems
 
 
+def _node_kubeadm_version(
+    node: Mapping[str, Any], fallback: str, kind_version: tuple[int, int, int] | None
+) -> str:
+    if kind_version is None:
+        return fallback
+    k8s = node_image_version(node.get("image")) or default_node_version(kind_version)
+    return kubeadm_api_version(kind_version, k8s) if k8s is not None else fallback
+
+
 def _check_node(
     config: Mapping[str, Any],
+    index: int,
     node: Mapping[str, Any],
     *,
     dirs: HostDirs,
     kubeadm_version: str,
     audit: bool,
+    expected: Mapping[str, str] | None,
 ) -> list[str]:
     """:func:`check_kind_config` for one control-plane node."""
-    problems: list[str] = []
-    patches = [
-        *(config.get("kubeadmConfigPatches") or []),
-        *(node.get("kubeadmConfigPatches") or []),
-    ]
-    args: dict[str, str] = {}
-    volumes: list[Mapping[str, Any]] = []
-    for index, text in enumerate(patches):
-        for doc in yaml.safe_load_all(text) or []:
-            if not isinstance(doc, Mapping) or doc.get("kind") != "ClusterConfiguration":
-                continue
-            declared = doc.get("apiVersion")
-            if declared and declared != kubeadm_version:
-                problems.append(
-                    f"kubeadmConfigPatches[{index}] declares apiVersion {declared} but kind "
-                    f"generates {kubeadm_version} for this node image: kind silently drops it. "
-                    "Remove apiVersion from the patch (unversioned patches always apply)."
-                )
-                continue
-            server = doc.get("apiServer") or {}
-            extra = server.get("extraArgs")
-            if isinstance(extra, list):
-                if kubeadm_version != "kubeadm.k8s.io/v1beta4":
-                    problems.append(
-                        f"kubeadmConfigPatches[{index}] gives apiServer.extraArgs as a list, "
-                        f"but {kubeadm_version} needs a map: kubeadm fails to decode the config."
-                    )
-                    continue
-                extra = {a.get("name"): a.get("value") for a in extra if isinstance(a, Mapping)}
-            elif isinstance(extra, Mapping) and declared == "kubeadm.k8s.io/v1beta4":
-                problems.append(
-                    f"kubeadmConfigPatches[{index}] declares v1beta4 but gives extraArgs as a "
-                    "map: kind ignores map-form args in a versioned v1beta4 patch."
-                )
-                continue
-            for key, value in (extra or {}).items():
-                if not isinstance(value, str):
-                    problems.append(
-                        f"kubeadmConfigPatches[{index}]: extraArgs {key}: {value!r} is not a "
-                        'string; kubeadm rejects it (quote it, e.g. "100").'
-                    )
-                args[str(key)] = str(value)
-            volumes = list(server.get("extraVolumes") or volumes)
+    result = apiserver_after_patches(config, index, kubeadm_version=kubeadm_version)
+    problems = list(result.problems)
+    args = {k: str(v) for k, v in result.args.items()}
+    for flag, want in (expected or {}).items():
+        if args.get(flag) != want:
+            source = result.arg_source.get(flag)
+            by = f" ({source} decides it)" if source else ""
+            problems.append(
+                f"--{flag}: kaudit asks for {want!r}, but after kind applies every patch the "
+                f"apiserver gets {args.get(flag, '<not set>')!r}{by}"
+            )
     mounts = list(node.get("extraMounts") or [])
     for flag, want_host in (
         ("audit-policy-file", dirs.policy_file),
@@ -542,7 +503,7 @@ def _check_node(
             continue
         if flag == "audit-log-path" and pod_path == "-":
             continue
-        host = _resolve_to_host(pod_path, volumes, mounts)
+        host = _resolve_to_host(pod_path, result.volumes, mounts)
         if host is None:
             problems.append(
                 f"--{flag}={pod_path} does not reach the host: no apiServer.extraVolumes entry "
@@ -552,6 +513,78 @@ def _check_node(
         elif Path(host) != want_host:
             problems.append(f"--{flag}={pod_path} resolves to host {host}, expected {want_host}")
     return problems
+
+
+def review_kind_config(
+    config: Mapping[str, Any],
+    *,
+    dirs: HostDirs,
+    flags: Mapping[str, str],
+    audit: bool = True,
+    base_text: str | None = None,
+    source: str = "kind config",
+) -> list[Problem]:
+    """Findings about a generated config when kind's version is not known (``kaudit kind-config``).
+
+    The config is checked under every kubeadm version kind may generate for its node image:
+    v1beta3 below Kubernetes 1.36, v1beta4 from 1.37, either for 1.36 or an unknown image.
+    A patch that only one of them drops is a warning; anything else :func:`check_kind_config`
+    reports, and audit flag values kube-apiserver refuses, are errors. ``base_text`` (the
+    user's config file) lets findings about the user's patches name their line.
+    """
+    controls = [
+        n for n in config.get("nodes") or [{}] if n.get("role", "control-plane") == "control-plane"
+    ]
+    k8s = node_image_version(controls[0].get("image")) if controls else None
+    if k8s is not None and k8s < (1, 36):
+        candidates = [(V1BETA3, "")]
+    elif k8s is not None and k8s >= K8S_WITHOUT_V1BETA3:
+        candidates = [(V1BETA4, "")]
+    else:
+        candidates = [
+            (V1BETA3, "with kind < v0.32 or a Kubernetes < 1.36 node image: "),
+            (V1BETA4, "with kind >= v0.32 and a Kubernetes >= 1.36 node image: "),
+        ]
+    findings: list[Problem] = []
+    seen: set[str] = set()
+    for version, label in candidates:
+        for message in check_kind_config(
+            config, dirs=dirs, kubeadm_version=version, audit=audit, flags=flags
+        ):
+            if message in seen:
+                continue
+            seen.add(message)
+            severity: Severity = "warning" if DROPPED in message else "error"
+            findings.append(Problem(severity, "kind-config", label + message, source))
+    version = candidates[-1][0]
+    for index, node in enumerate(config.get("nodes") or [{}]):
+        if node.get("role", "control-plane") != "control-plane":
+            continue
+        result = apiserver_after_patches(config, index, kubeadm_version=version)
+        audit_args = {k: str(v) for k, v in result.args.items() if k.startswith("audit-")}
+        for problem in validate_flags(audit_args, target_version=k8s):
+            if problem.severity != "error":
+                continue
+            where = result.arg_source.get(problem.field.removeprefix("--"), "")
+            line = _patch_line(base_text, where, config) if where else None
+            findings.append(
+                Problem("error", problem.code, problem.message, source, line,
+                        where or problem.field, hint=problem.hint)
+            )
+    return findings
+
+
+def _patch_line(base_text: str | None, where: str, config: Mapping[str, Any]) -> int | None:
+    """Line of ``nodes[i].kubeadmConfigPatches[j]``-style locations in the user's file."""
+    if base_text is None:
+        return None
+    path: list[str | int] = []
+    for part in where.split("."):
+        name, _, rest = part.partition("[")
+        path.append(name)
+        if rest:
+            path.append(int(rest.rstrip("]")))
+    return entry_line(base_text, *path)
 
 
 def _resolve_to_host(

@@ -1,7 +1,9 @@
 """``kaudit kind-config``: print the kind cluster config the kind backend would generate.
 
 Lets users inspect the audit wiring (mounts, kubeadm patch, flags) or reuse it outside
-pytest. Uses only the pure config generator, never kind or docker.
+pytest. Uses only the pure config generator, never kind or docker. Input kind or
+kube-apiserver would refuse (unknown config fields, bad flag values, malformed image names)
+is an error here, before anything is written.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-
-import yaml
 
 from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import EXIT_OK, CliError, Streams, load_policy, read_text
@@ -32,7 +32,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, streams: Streams) -> int:
     from pytest_kaudit.backends.base import ClusterSpec
-    from pytest_kaudit.backends.kind_config import render_kind_config, render_policy
+    from pytest_kaudit.backends.kind_config import (
+        apiserver_args,
+        build_kind_config,
+        default_cluster_name,
+        dump_kind_config,
+        host_dirs,
+        node_image_version,
+        render_policy,
+        review_kind_config,
+    )
+    from pytest_kaudit.backends.kind_schema import KindConfigError, image_problem, load_kind_config
+    from pytest_kaudit.policy.flags import validate_flags
 
     policy = load_policy(args.policy)
     flags: dict[str, str] = {}
@@ -41,37 +52,70 @@ def _run(args: argparse.Namespace, streams: Streams) -> int:
             raise CliError(f"--flag {item!r} is not NAME=VALUE")
         name, value = item.split("=", 1)
         flags[name.removeprefix("--")] = value
+    if args.node_image is not None:
+        reason = image_problem(args.node_image)
+        if reason:
+            raise CliError(f"--node-image: {reason}")
+    target = node_image_version(args.node_image)
+    in_force = apiserver_args(flags, audit=True)  # with kaudit's log path, as the node runs them
+    refused = [
+        p for p in validate_flags(in_force, target_version=target) if p.severity == "error"
+    ]
+    if refused:
+        raise CliError(
+            "kube-apiserver would refuse these flags:\n"
+            + "\n".join(f"  --flag {p.field.removeprefix('--')}: {p.message}"
+                        + (f" ({p.hint})" if p.hint else "") for p in refused)
+        )
     base = None
+    text = None
     if args.base_config:
         text = read_text(args.base_config, "kind config")
         try:
-            base = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            base = load_kind_config(text, args.base_config)
+        except KindConfigError as exc:
+            first = exc.problems[0]
+            if first.code == "yaml":  # the message users of earlier releases know
+                where = f" line {first.line}" if first.line is not None else ""
+                raise CliError(
+                    f"kind config {args.base_config!r}{where}: {first.message}"
+                ) from None
             raise CliError(
-                f"kind config {args.base_config!r}{where}: not valid YAML ({problem})"
+                f"kind config {args.base_config!r} is not a config kind accepts:\n"
+                + "\n".join(f"  {p}" for p in exc.problems)
             ) from None
-        if not isinstance(base, dict):
-            raise CliError(f"{args.base_config}: not a kind cluster config (a YAML mapping)")
     spec = ClusterSpec(policy=policy, flags=flags)
     host_dir = Path(args.host_dir).resolve()
+    dirs = host_dirs(host_dir)
+    source = f"kind config {args.base_config!r}" if args.base_config else "kind config"
     try:
-        config = render_kind_config(spec, host_dir=host_dir, name=args.name,
-                                    node_image=args.node_image, base_config=base)
+        config = build_kind_config(
+            name=args.name or default_cluster_name(spec), flags=spec.flags, dirs=dirs,
+            node_image=args.node_image, base_config=base, audit=spec.policy is not None,
+        )
     except ValueError as exc:
-        source = f"kind config {args.base_config!r}" if args.base_config else "kind config"
         raise CliError(f"{source}: {exc}") from None
+    findings = review_kind_config(
+        config, dirs=dirs, flags=spec.flags, audit=spec.policy is not None, base_text=text,
+        source=args.base_config or "generated kind config",
+    )
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise CliError(
+            "the kind config would not boot a cluster that audits as asked:\n"
+            + "\n".join(f"  {p}" for p in errors)
+        )
+    for finding in findings:
+        streams.warn(str(finding))
     if args.write_policy:
-        target = _write_dirs(host_dir, render_policy(spec))
-        streams.warn(f"wrote {target}")
-    streams.out.write(config)
+        written = _write_dirs(host_dir, render_policy(spec))
+        streams.warn(f"wrote {written}")
+    streams.out.write(dump_kind_config(config))
     return EXIT_OK
 
 
 def _write_dirs(host_dir: Path, policy_text: str) -> Path:
-    """Policy and log directories as the kind backend prepares them (cluster-mechanics §0.3).
+    """Policy and log directories as the kind backend prepares them (docs/kind.md).
 
     Directories 0755, policy 0644, and the log pre-created 0644 (not truncated): a missing
     log would be created 0600 by kube-apiserver (root in the node), unreadable for us on a

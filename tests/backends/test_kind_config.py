@@ -2,7 +2,7 @@
 
 The cross-checks run the generated config through the kind/kubeadm *test double's* model
 (tests/doubles/fakekind_model.py), written separately from the code under test; they show
-the config is right per the facts in docs/cluster-mechanics.md, not per real kind.
+the config is right per the facts in docs/kind.md, not per real kind.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import yaml
 
 from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterSpec
+from pytest_kaudit.backends.kind_kubeadm import apiserver_after_patches
 from pytest_kaudit.policy import Policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
@@ -334,7 +335,7 @@ def test_every_control_plane_node_gets_the_mounts_and_patch() -> None:
         assert yaml.safe_load(node["kubeadmConfigPatches"][-1])["apiServer"]["extraArgs"][
             "audit-policy-file"
         ] == kc.NODE_POLICY_PATH
-    assert config["nodes"][1] == {"role": "worker"}
+    assert config["nodes"][1] == {"role": "worker", "image": IMAGES["1.31"]}  # every node
     api = "kubeadm.k8s.io/v1beta3"
     assert kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api) == []
 
@@ -400,13 +401,158 @@ def test_only_the_last_user_patch_setting_extra_volumes_counts() -> None:
             {"kubeadmConfigPatchesJSON6902": [{"group": "kubeadm.k8s.io", "version": "v1beta3",
               "kind": "ClusterConfiguration",
               "patch": "- op: add\n  path: /apiServer/extraVolumes/-\n  value: {}\n"}]},
-            r"kubeadmConfigPatchesJSON6902\[0\] changes apiServer.extraVolumes",
+            # kind's template has no extraVolumes: kind itself fails on this patch
+            r"base kind config kubeadmConfigPatchesJSON6902\[0\]: operation 0 "
+            r"\(add /apiServer/extraVolumes/-\) cannot apply \(member 'extraVolumes' not found\)",
         ),
     ],
-    ids=["volume-name-clash", "patch-not-yaml", "json6902-volumes"],
+    ids=["volume-name-clash", "patch-not-yaml", "json6902-volumes-missing-list"],
 )
 def test_user_volume_patches_kaudit_cannot_keep_are_refused(
     base: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
         build(base=base)
+
+
+# --------------------------------------------------------------- JSON 6902 patches, kind's order
+
+
+def _json6902(path: str, value: object, *, op: str = "add", version: str = "v1beta3") -> dict:
+    return {
+        "group": "kubeadm.k8s.io",
+        "version": version,
+        "kind": "ClusterConfiguration",
+        "patch": yaml.safe_dump([{"op": op, "path": path, "value": value}]),
+    }
+
+
+def _preflight(config: dict[str, Any], **kwargs: Any) -> list[str]:
+    return kc.check_kind_config(
+        config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3", flags=SPEC.flags, **kwargs
+    )
+
+
+def test_preflight_sees_a_node_json6902_patch_that_moves_the_audit_log() -> None:
+    # node-level JSON 6902 patches run after kaudit's node merge patch: they win
+    base = {"nodes": [{"role": "control-plane", "kubeadmConfigPatchesJSON6902": [
+        _json6902("/apiServer/extraArgs/audit-log-path", "/tmp/elsewhere.log", op="replace")]}]}
+    problems = _preflight(build(IMAGES["1.31"], base=base))
+    assert any(
+        "--audit-log-path: kaudit asks for '/var/log/kubernetes/kaudit/audit.log', but after "
+        "kind applies every patch the apiserver gets '/tmp/elsewhere.log' "
+        "(nodes[0].kubeadmConfigPatchesJSON6902[0] decides it)" in p for p in problems
+    ), problems
+    assert any("--audit-log-path=/tmp/elsewhere.log does not reach the host" in p
+               for p in problems), problems
+
+
+def test_preflight_sees_a_node_json6902_patch_that_drops_a_spec_flag() -> None:
+    base = {"nodes": [{"role": "control-plane", "kubeadmConfigPatchesJSON6902": [
+        _json6902("/apiServer/extraArgs/audit-log-maxbackup", None, op="remove")]}]}
+    problems = _preflight(build(IMAGES["1.31"], base=base))
+    assert any("--audit-log-maxbackup: kaudit asks for '2'" in p and "'<not set>'" in p
+               for p in problems), problems
+
+
+def test_cluster_json6902_audit_flag_loses_to_kaudits_node_patch_as_in_kind() -> None:
+    """kind: cluster merge, cluster JSON 6902, node merge (ours), node JSON 6902."""
+    base = {"kubeadmConfigPatchesJSON6902": [
+        _json6902("/apiServer/extraArgs/audit-log-maxsize", "500")]}
+    config = build(IMAGES["1.31"], base=base)
+    assert _preflight(config) == []
+    final = apiserver_after_patches(config, 0, kubeadm_version="kubeadm.k8s.io/v1beta3")
+    assert final.args["audit-log-maxsize"] == "1"  # the spec's, from kaudit's node patch
+    assert final.arg_source["audit-log-maxsize"] == "nodes[0].kubeadmConfigPatches[0]"
+
+
+def test_cluster_json6902_volume_is_carried_into_kaudits_patch() -> None:
+    # a cluster merge patch creates the list, a cluster JSON 6902 patch appends to it; both run
+    # before kaudit's node merge patch, which would otherwise replace the list
+    base = {
+        "kubeadmConfigPatches": [yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {
+            "extraVolumes": [USER_VOLUME]}})],
+        "kubeadmConfigPatchesJSON6902": [_json6902(
+            "/apiServer/extraVolumes/-", {"name": "more", "hostPath": "/m", "mountPath": "/m"})],
+    }
+    config = build(IMAGES["1.31"], base=base)
+    names = [v["name"] for v in the_patch(config)["apiServer"]["extraVolumes"]]
+    assert names == ["certs", "more", "kaudit-policy", "kaudit-log"]
+    assert _preflight(config) == []
+
+
+def test_json6902_pinned_to_another_kubeadm_version_is_reported_when_it_touches_the_apiserver(
+) -> None:
+    base = {"nodes": [{"role": "control-plane", "kubeadmConfigPatchesJSON6902": [
+        _json6902("/apiServer/extraArgs/-", {"name": "audit-log-maxage", "value": "30"},
+                  version="v1beta4")]}]}
+    problems = _preflight(build(IMAGES["1.31"], base=base))
+    assert any("nodes[0].kubeadmConfigPatchesJSON6902[0] targets kubeadm.k8s.io/v1beta4 but "
+               "kind generates kubeadm.k8s.io/v1beta3" in p for p in problems), problems
+
+
+def test_kind_double_model_and_preflight_agree_on_the_final_apiserver_args() -> None:
+    """Two independent replays of kind's patching (the double's and kaudit's) give one answer."""
+    base = {
+        "kubeadmConfigPatches": [yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {
+            "extraArgs": {"audit-log-maxage": "7", "audit-log-compress": "true"}}})],
+        "kubeadmConfigPatchesJSON6902": [
+            _json6902("/apiServer/extraArgs/audit-log-maxage", "9", op="replace"),
+            _json6902("/apiServer/extraArgs/audit-log-maxsize", "77"),
+        ],
+        "nodes": [{"role": "control-plane", "kubeadmConfigPatchesJSON6902": [
+            _json6902("/apiServer/extraArgs/audit-log-compress", None, op="remove")]}],
+    }
+    config = build(IMAGES["1.31"], base=base)
+    ours = apiserver_after_patches(config, 0, kubeadm_version="kubeadm.k8s.io/v1beta3")
+    kind = (0, 31, 0)
+    decoded = model.decode_kind_config(kc.dump_kind_config(config))
+    docs = model.generate_kubeadm(decoded, name="kaudit-t", api=model.V1BETA3, k8s=(1, 31, 12))
+    docs = model.patch_node_config(docs, decoded, decoded["nodes"][0], kind=kind)
+    cluster, _ = model.kubeadm_decode(docs, k8s=(1, 31, 12))
+    assert model.extra_args(cluster) == ours.args
+    assert ours.args["audit-log-maxage"] == "9" and ours.args["audit-log-maxsize"] == "1"
+    assert "audit-log-compress" not in ours.args
+
+
+# --------------------------------------------------------------- kind release x node image pairs
+
+
+@pytest.mark.parametrize(
+    ("kind_version", "image", "boots"),
+    [
+        ((0, 31, 0), "kindest/node:v1.37.0", False),
+        ((0, 31, 0), "kindest/node:v1.36.4", True),  # kubeadm 1.36 still reads v1beta3
+        ((0, 32, 0), "kindest/node:v1.37.0", True),
+        ((0, 20, 0), "kindest/node:v1.38.2", False),
+    ],
+)
+def test_preflight_stops_kind_releases_whose_kubeadm_config_the_image_cannot_read(
+    kind_version: tuple[int, int, int], image: str, *, boots: bool
+) -> None:
+    config = build(image, base={"nodes": [{"role": "control-plane"}, {"role": "worker"}]})
+    api = kc.kubeadm_api_version(kind_version, kc.node_image_version(image))  # type: ignore[arg-type]
+    for problems in (
+        kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api),
+        kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api, kind_version=kind_version),
+    ):
+        cannot = [p for p in problems if "the node cannot boot" in p]
+        if boots:
+            assert cannot == [], problems
+        else:
+            assert [p.split(":")[0] for p in cannot] == ["nodes[0] (kindest/node", "nodes[1] (kindest/node"]
+            assert "Use kind >= v0.32" in cannot[0]
+
+
+def test_preflight_uses_each_nodes_own_image_when_kinds_version_is_known() -> None:
+    base = {"nodes": [{"role": "control-plane", "image": "kindest/node:v1.31.12"},
+                      {"role": "worker", "image": "kindest/node:v1.37.0"}]}
+    config = build(None, base=base)
+    problems = kc.check_kind_config(
+        config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3", kind_version=(0, 31, 0)
+    )
+    assert [p for p in problems if "cannot boot" in p][0].startswith(
+        "nodes[1] (kindest/node:v1.37.0)")
+    assert kc.check_kind_config(
+        config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3", kind_version=(0, 32, 0)
+    ) == []

@@ -1,4 +1,4 @@
-"""The kind TEST DOUBLE's model of kind + kubeadm, checked against docs/cluster-mechanics.md.
+"""The kind TEST DOUBLE's model of kind + kubeadm, checked against docs/kind.md.
 
 These pin the facts the double emulates (so a double that drifted from the doc is caught);
 they say nothing about real kind beyond what the doc reports from kind's sources.
@@ -6,12 +6,16 @@ they say nothing about real kind beyond what the doc reports from kind's sources
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
+DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
+sys.path.insert(0, str(DOUBLES))
 import fakekind_model as model  # noqa: E402
 
 K131 = (1, 31, 12)
@@ -97,3 +101,106 @@ def test_v1beta3_is_refused_by_kubeadm_137() -> None:
 def test_kind_config_decoding_is_strict(text: str, message: str) -> None:
     with pytest.raises(model.ConfigError, match=message):
         model.decode_kind_config(text)
+
+
+# --------------------------------------------------------------- patch order and certSANs
+
+
+def _audit_path_config() -> dict:
+    """A cluster JSON 6902 patch and a node merge patch that both set --audit-log-path."""
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "kubeadmConfigPatchesJSON6902": [{
+            "group": "kubeadm.k8s.io", "version": "v1beta3", "kind": "ClusterConfiguration",
+            "patch": "- op: add\n  path: /apiServer/extraArgs/audit-log-path\n  value: /cluster\n",
+        }],
+        "nodes": [{"role": "control-plane", "kubeadmConfigPatches": [
+            'kind: ClusterConfiguration\napiServer:\n  extraArgs:\n    audit-log-path: "/node"\n'
+        ]}],
+    }
+
+
+def test_kind_double_applies_cluster_json6902_before_the_nodes_merge_patches() -> None:
+    """kind: cluster merge, cluster JSON 6902, node merge, node JSON 6902 (getKubeadmConfig)."""
+    config = _audit_path_config()
+    docs = model.patch_node_config(
+        docs_for((0, 31, 0), K131), config, config["nodes"][0], kind=(0, 31, 0)
+    )
+    cluster, _ = model.kubeadm_decode(docs, k8s=K131)
+    assert model.extra_args(cluster)["audit-log-path"] == "/node"
+
+
+def test_kind_double_cli_writes_the_kubeadm_config_in_kinds_patch_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The double's ``kind create cluster`` itself (``-v 2`` prints the patched config)."""
+    monkeypatch.setenv("KAUDIT_DOUBLE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("KUBEBUILDER_ASSETS", "TEST_ASSET_KUBE_APISERVER", "TEST_ASSET_ETCD"):
+        monkeypatch.delenv(name, raising=False)  # stop after writing the config: no boot
+    config = _audit_path_config()
+    config["nodes"][0]["image"] = "kindest/node:v1.31.12"
+    proc = subprocess.run(
+        [str(DOUBLES / "kind"), "create", "cluster", "--name", "order", "-v", "2",
+         "--config", "-"],
+        input=yaml.safe_dump(config), capture_output=True, text=True, timeout=60, check=False,
+    )
+    printed = proc.stderr.split("Using the following kubeadm config for node order-control-plane:\n")
+    assert len(printed) == 2, proc.stderr
+    docs = list(yaml.safe_load_all(printed[1].split(" ✓ Writing configuration")[0]))
+    cluster = next(d for d in docs if d and d.get("kind") == "ClusterConfiguration")
+    assert cluster["apiServer"]["extraArgs"]["audit-log-path"] == "/node"
+    subprocess.run([str(DOUBLES / "kind"), "delete", "clusters", "--all"],
+                   capture_output=True, timeout=60, check=False)
+
+
+SANS = "kind: ClusterConfiguration\napiServer:\n  certSANs: [my.host, localhost]\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "k8s", "expected"),
+    [
+        ((0, 31, 0), K131, ["my.host", "localhost"]),  # RFC 7386: the list is replaced
+        ((0, 32, 0), K131, ["localhost", "127.0.0.1", "my.host"]),  # v1beta3 target, merged
+        ((0, 32, 0), K136, ["localhost", "127.0.0.1", "my.host"]),  # v1beta4 target, merged
+    ],
+)
+def test_kind_double_merges_cert_sans_for_every_version_from_kind_032(
+    kind: tuple[int, int, int], k8s: tuple[int, int, int], expected: list[str]
+) -> None:
+    docs = model.apply_patches(docs_for(kind, k8s), [SANS], kind=kind)
+    cluster, _ = model.kubeadm_decode(docs, k8s=k8s)
+    assert cluster["apiServer"]["certSANs"] == expected
+
+
+def test_kind_double_json6902_that_cannot_apply_fails_like_kind() -> None:
+    patch = {"group": "kubeadm.k8s.io", "version": "v1beta3", "kind": "ClusterConfiguration",
+             "patch": "- op: add\n  path: /apiServer/extraVolumes/-\n  value: {}\n"}
+    with pytest.raises(model.ConfigError, match="failed to apply JSON 6902 patch"):
+        model.apply_json6902(docs_for((0, 31, 0), K131), [patch], kind=(0, 31, 0))
+
+
+# --------------------------------------------------------------- kind release x node image
+
+
+def test_kind_double_backend_preflight_stops_kind_031_with_a_137_image_before_booting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_kaudit.backends.base import ClusterSpec
+    from pytest_kaudit.backends.kind import KindBackend
+    from pytest_kaudit.errors import BackendError
+    from pytest_kaudit.policy import Policy
+
+    monkeypatch.setenv("PATH", f"{DOUBLES}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("KAUDIT_DOUBLE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("KAUDIT_DOUBLE_KIND_VERSION", "v0.31.0")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    policy = Policy.from_yaml("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n")
+    backend = KindBackend(node_image="kindest/node:v1.37.0", state_dir=tmp_path / "kind")
+    with pytest.raises(BackendError, match=r"(?s)nodes\[0\] \(kindest/node:v1.37.0\): kind "
+                       r"writes kubeadm.k8s.io/v1beta3 .* the node cannot boot"):
+        backend.start(ClusterSpec(policy=policy))
+    listed = subprocess.run([str(DOUBLES / "kind"), "get", "clusters"], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert listed.stdout == ""  # nothing was created

@@ -1,14 +1,16 @@
 """TEST DOUBLE support: how kind and kubeadm interpret a kind cluster config.
 
-Written independently of ``pytest_kaudit.backends.kind_config`` (a double that shared the
-code under test could not catch its mistakes), from docs/cluster-mechanics.md §1:
+Written independently of ``pytest_kaudit.backends.kind_config`` and ``kind_kubeadm`` (a
+double that shared the code under test could not catch its mistakes), from kind's sources
+as summarised in docs/kind.md:
 
 - strict decoding of the ``kind.x-k8s.io/v1alpha4`` config (unknown fields abort, like
   yaml.v3 ``KnownFields(true)``), with kind's error text and line numbers;
 - the kubeadm config kind generates per kind release and node image (v1beta3 / v1beta4);
-- kind's patch rules: kind-matching, silently dropped version-mismatched patches, RFC 7386
-  merge, and (kind >= v0.32, v1beta4 targets) name-merged extraArgs with map-form
-  conversion for unversioned patches only;
+- kind's patch rules (:func:`patch_node_config`): the order cluster merge, cluster JSON 6902,
+  node merge, node JSON 6902; kind-matching, silently dropped version-mismatched patches,
+  RFC 7386 merge, and from kind v0.32 name-merged extraArgs on v1beta4 targets (map form
+  converted for unversioned patches only) and de-duplicated certSANs on every target;
 - kubeadm's decoding: type errors are fatal, unknown fields only warn;
 - the kube-apiserver static pod manifest kubeadm writes from the result.
 """
@@ -25,7 +27,7 @@ V1BETA2 = "kubeadm.k8s.io/v1beta2"
 V1BETA3 = "kubeadm.k8s.io/v1beta3"
 V1BETA4 = "kubeadm.k8s.io/v1beta4"
 
-# Default node image per kind release (Kubernetes version), [src] defaults/image.go.
+# Default node image per kind release (docs/kind.md: kind pkg/apis/config/defaults/image.go).
 DEFAULT_IMAGES = {
     (0, 20): "kindest/node:v1.27.3",
     (0, 21): "kindest/node:v1.29.1",
@@ -306,108 +308,148 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-_ARG_PATHS = (
-    ("apiServer", "extraArgs"),
-    ("controllerManager", "extraArgs"),
-    ("scheduler", "extraArgs"),
-    ("etcd", "local", "extraArgs"),
-    ("nodeRegistration", "kubeletExtraArgs"),
-)
-
-
-def _v1beta4_merge(
-    target: dict[str, Any], patch: dict[str, Any], *, versioned: bool
+def _kind_merge(
+    target: dict[str, Any], patch: dict[str, Any], *, kind: tuple[int, int, int]
 ) -> dict[str, Any]:
-    """kind >= v0.32 merging into a v1beta4 document (``kubeadm_merge.go``)."""
-    patch = copy.deepcopy(patch)
-    target = copy.deepcopy(target)
-    for path in _ARG_PATHS:
-        holder_p = _walk(patch, path[:-1])
-        if holder_p is None or path[-1] not in holder_p:
+    """One merge patch, as kind's ``applyMergePatch`` does it.
+
+    kind < v0.32: plain RFC 7386. kind >= v0.32 (``kubeadm_merge.go``) first walks the patch:
+    ``extraArgs``/``kubeletExtraArgs`` are merged by name when the *target* is v1beta4 (an
+    unversioned patch's map form is converted; a versioned patch's map form is ignored), and
+    ``certSANs`` are appended without duplicates for *every* target version; both are then
+    removed from the patch, and the rest is merged as RFC 7386.
+    """
+    if kind < (0, 32, 0):
+        return merge_patch(target, patch)
+    target, patch = copy.deepcopy(target), copy.deepcopy(patch)
+    _walk_and_merge(target, patch, str(target.get("apiVersion", "")), patch.get("apiVersion"))
+    return merge_patch(target, patch)
+
+
+def _walk_and_merge(
+    target: dict[str, Any], patch: dict[str, Any], target_version: str, patch_version: Any
+) -> None:
+    for key in list(patch):
+        value = patch[key]
+        if key in ("extraArgs", "kubeletExtraArgs"):
+            if target_version.endswith("v1beta4"):
+                target[key] = _merge_args(target.get(key), value, versioned=bool(patch_version))
+                del patch[key]
             continue
-        value = holder_p.pop(path[-1])
-        holder_t = _walk(target, path[:-1], create=True)
-        current = list(holder_t.get(path[-1]) or [])
+        if key == "certSANs":
+            sans = list(target.get(key) or []) if isinstance(target.get(key), list) else []
+            for san in value if isinstance(value, list) else []:
+                if san not in sans:
+                    sans.append(san)
+            target[key] = sans
+            del patch[key]
+            continue
         if isinstance(value, dict):
-            if versioned:
-                continue  # map form in a versioned v1beta4 patch: ignored, no error
-            value = [{"name": k, "value": v} for k, v in value.items()]
-        if isinstance(value, list):
-            for arg in value:
-                if not isinstance(arg, dict):
-                    continue
-                names = [a.get("name") for a in current]
-                if arg.get("name") in names:
-                    i = names.index(arg.get("name"))
-                    if arg.get("value") is None:
-                        current.pop(i)
-                    else:
-                        current[i] = arg
-                elif arg.get("value") is not None:
-                    current.append(arg)
-            holder_t[path[-1]] = current
-    sans_p = (patch.get("apiServer") or {}).pop("certSANs", None)
-    merged = merge_patch(target, patch)
-    if sans_p:
-        merged.setdefault("apiServer", {})
-        merged["apiServer"]["certSANs"] = [*(merged["apiServer"].get("certSANs") or []), *sans_p]
-    return merged
+            inner = target.setdefault(key, {})
+            if isinstance(inner, dict):
+                _walk_and_merge(inner, value, target_version, patch_version)
 
 
-def _walk(
-    doc: dict[str, Any], path: tuple[str, ...], *, create: bool = False
-) -> dict[str, Any] | None:
-    for key in path:
-        nxt = doc.get(key)
-        if not isinstance(nxt, dict):
-            if not create:
-                return None
-            nxt = doc[key] = {}
-        doc = nxt
-    return doc
+def _merge_args(current: Any, value: Any, *, versioned: bool) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        value = [] if versioned else [{"name": k, "value": v} for k, v in value.items()]
+    if isinstance(current, dict):
+        items = [{"name": k, "value": v} for k, v in current.items()]
+    else:
+        items = [dict(a) for a in current or [] if isinstance(a, dict)]
+    for arg in value if isinstance(value, list) else []:
+        if not isinstance(arg, dict) or not isinstance(arg.get("name"), str):
+            continue
+        names = [a.get("name") for a in items]
+        if arg["name"] in names:
+            i = names.index(arg["name"])
+            if arg.get("value") is None:
+                items.pop(i)
+            else:
+                items[i]["value"] = arg["value"]
+        elif arg.get("value") is not None:
+            items.append({"name": arg["name"], "value": arg["value"]})
+    return items
+
+
+def _matches(doc: dict[str, Any], kind_name: Any, api_version: str, *, kind: tuple[int, ...]) -> bool:
+    """kind's ``resource.matches``: same kind; apiVersion only if the patch gives one.
+
+    Before v0.32 the apiVersion must be equal; from v0.32 (as read at kind HEAD) a patch may
+    name only a group, and then any version of that group matches.
+    """
+    if kind_name != doc.get("kind"):
+        return False
+    if not api_version:
+        return True
+    if kind < (0, 32, 0):
+        return api_version == doc.get("apiVersion")
+    group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
+    p_group, _, p_version = api_version.rpartition("/")
+    return group == p_group and (not p_version or version == p_version)
 
 
 def apply_patches(
     docs: list[dict[str, Any]], patches: list[str], *, kind: tuple[int, int, int]
 ) -> list[dict[str, Any]]:
-    """Apply merge patches the way kind's ``patch.KubeYAML`` does (unused patches are dropped)."""
+    """Merge patches, as kind's ``patch.KubeYAML`` applies them (unmatched ones are dropped)."""
     docs = copy.deepcopy(docs)
     for text in patches:
         for patch in yaml.safe_load_all(text):
             if not isinstance(patch, dict):
                 continue
             for i, doc in enumerate(docs):
-                if patch.get("kind") != doc.get("kind"):
-                    continue
-                version = patch.get("apiVersion")
-                if version and version != doc.get("apiVersion"):
-                    continue  # "verify that all patches were used" has no code behind it
-                if kind >= (0, 32, 0) and doc.get("apiVersion") == V1BETA4:
-                    docs[i] = _v1beta4_merge(doc, patch, versioned=bool(version))
-                else:
-                    docs[i] = merge_patch(doc, patch)
+                if _matches(doc, patch.get("kind"), str(patch.get("apiVersion") or ""), kind=kind):
+                    docs[i] = _kind_merge(doc, patch, kind=kind)
     return docs
 
 
 def apply_json6902(
-    docs: list[dict[str, Any]], patches: list[dict[str, Any]]
+    docs: list[dict[str, Any]], patches: list[dict[str, Any]], *, kind: tuple[int, int, int]
 ) -> list[dict[str, Any]]:
-    """Minimal RFC 6902 (add/replace/remove) for ``kubeadmConfigPatchesJSON6902``."""
+    """``kubeadmConfigPatchesJSON6902``: RFC 6902 add/replace/remove/test on matching documents.
+
+    The target's apiVersion is ``group/version`` (just ``version`` without a group). An
+    operation that cannot apply fails the whole cluster creation, as in kind.
+    """
     docs = copy.deepcopy(docs)
     for p in patches:
+        group, version = p.get("group") or "", p.get("version") or ""
+        api_version = f"{group}/{version}" if group else version
         for doc in docs:
-            group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
-            if p.get("kind") != doc.get("kind"):
-                continue
-            if (
-                p.get("group")
-                and p["group"] != group
-                or p.get("version")
-                and p["version"] != version
-            ):
+            if not _matches(doc, p.get("kind"), api_version, kind=kind):
                 continue
             for op in yaml.safe_load(p.get("patch") or "[]") or []:
-                _json_op(doc, op)
+                try:
+                    _json_op(doc, op)
+                except (KeyError, IndexError, ValueError, TypeError) as exc:
+                    raise ConfigError(
+                        f"failed to apply JSON 6902 patch: {op.get('op')} {op.get('path')}: "
+                        f"{exc!r}"
+                    ) from None
+    return docs
+
+
+def patch_node_config(
+    docs: list[dict[str, Any]],
+    config: dict[str, Any],
+    node_cfg: dict[str, Any],
+    *,
+    kind: tuple[int, int, int],
+) -> list[dict[str, Any]]:
+    """A node's kubeadm config after patching, in kind's order (``getKubeadmConfig``).
+
+    kind calls ``KubeYAML`` twice: first with the cluster's merge patches *and* the cluster's
+    JSON 6902 patches, then with the node's merge and JSON 6902 patches. Within each call the
+    merge patches run before the JSON 6902 ones. So the order is: cluster merge, cluster
+    JSON 6902, node merge, node JSON 6902; a node merge patch overrides what a cluster
+    JSON 6902 patch set.
+    """
+    for level in (config, node_cfg):
+        docs = apply_patches(docs, list(level.get("kubeadmConfigPatches") or []), kind=kind)
+        docs = apply_json6902(
+            docs, list(level.get("kubeadmConfigPatchesJSON6902") or []), kind=kind
+        )
     return docs
 
 
@@ -417,7 +459,7 @@ def _json_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
     for part in parts[:-1]:
         parent = parent[int(part)] if isinstance(parent, list) else parent[part]
     last = parts[-1]
-    if op["op"] in ("add", "replace"):
+    if op["op"] == "add":
         if isinstance(parent, list):
             if last == "-":
                 parent.append(op["value"])
@@ -425,8 +467,18 @@ def _json_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
                 parent.insert(int(last), op["value"])
         else:
             parent[last] = op["value"]
+    elif op["op"] == "replace":
+        if isinstance(parent, list):
+            parent[int(last)] = op["value"]
+        else:
+            parent[last]  # noqa: B018 - replace needs an existing member (RFC 6902 4.3)
+            parent[last] = op["value"]
     elif op["op"] == "remove":
         del parent[int(last) if isinstance(parent, list) else last]
+    elif op["op"] == "test":
+        found = parent[int(last)] if isinstance(parent, list) else parent[last]
+        if found != op["value"]:
+            raise ValueError(f"test failed: {found!r} != {op['value']!r}")
     else:
         raise ConfigError(f"fake kind: JSON6902 op {op['op']!r} not supported by the double")
 
