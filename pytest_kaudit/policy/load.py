@@ -21,7 +21,14 @@ from typing import Any
 import yaml
 
 from pytest_kaudit.errors import PolicyError
-from pytest_kaudit.policy.model import GroupResources, Level, Policy, PolicyRule, Stage
+from pytest_kaudit.policy.model import (
+    GroupResources,
+    IgnoredDocument,
+    Level,
+    Policy,
+    PolicyRule,
+    Stage,
+)
 from pytest_kaudit.policy.problems import Problem, Severity
 from pytest_kaudit.policy.validate import validate_policy
 from pytest_kaudit.policy.versions import (
@@ -116,73 +123,199 @@ def resolve_plain_scalar(text: str) -> Any:
     return text
 
 
-class _DecodeTree:
-    """Plain values built from YAML nodes, plus what the nodes knew: lines, raw text, duplicates."""
+#: go-yaml's alias-expansion limits (``decode.go``, the decoder under sigs.k8s.io/yaml): up to
+#: this many decode operations 99% may come from aliases; from the high mark only 10%.
+ALIAS_RATIO_RANGE_LOW = 400_000
+ALIAS_RATIO_RANGE_HIGH = 4_000_000
+#: Nesting depth we build. go-yaml stops at 10,000 levels; a policy needs 5, and every later
+#: step (decoding, dumping, JSON) must stay far from Python's recursion limit.
+MAX_DEPTH = 100
+#: Largest policy we read (bytes). kube-apiserver reads any size; real policies are a few KB.
+MAX_POLICY_BYTES = 2 * 1024 * 1024
+#: Documents after the first that we look at (kube-apiserver looks at none of them).
+MAX_IGNORED_DOCUMENTS = 100
+
+
+def allowed_alias_ratio(decode_count: int) -> float:
+    """go-yaml's ``allowedAliasRatio``: 0.99 for small documents, sliding to 0.10 for huge ones."""
+    if decode_count <= ALIAS_RATIO_RANGE_LOW:
+        return 0.99
+    if decode_count >= ALIAS_RATIO_RANGE_HIGH:
+        return 0.10
+    span = ALIAS_RATIO_RANGE_HIGH - ALIAS_RATIO_RANGE_LOW
+    return 0.99 - 0.89 * ((decode_count - ALIAS_RATIO_RANGE_LOW) / span)
+
+
+class _TreeError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+_NO_KEY: Any = object()
+
+
+class _Frame:
+    """An open sequence or mapping while its events arrive."""
+
+    __slots__ = ("value", "path", "anchor", "size", "key", "merge", "line")
+
+    def __init__(self, value: Any, path: Path_, anchor: str | None, line: int) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.size = 1  # decode operations, counting every alias expansion in full
+        self.key: Any = _NO_KEY
+        self.merge = False
+        self.line = line
+
+
+class _DocumentBuilder:
+    """Plain values for one YAML document, built from parser events without recursion.
+
+    An alias reuses the value built at its anchor, but counts as go-yaml counts it: one decode
+    operation per node of the expanded value, all of them alias-driven. The same ratio test as
+    go-yaml's then refuses alias bombs before any later step walks the shared values. Lines,
+    raw text of non-string plain scalars and duplicate keys are recorded per path.
+    """
 
     def __init__(self, loader: _GoYamlLoader) -> None:
         self.loader = loader
         self.lines: dict[Path_, int] = {}
         self.raw: dict[Path_, str] = {}
-        self.duplicates: list[tuple[Path_, int, int]] = []  # path, line, first line
-        self._stack: set[int] = set()
+        self.duplicates: list[tuple[Path_, int, int]] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.decode_count = 1  # the document node
+        self.alias_count = 0
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        if id(node) in self._stack:
-            raise _TreeError(path, "recursive YAML alias")
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node, path)
-        self._stack.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                items = []
-                for i, item in enumerate(node.value):
-                    item_path = (*path, i)
-                    self.lines[item_path] = item.start_mark.line + 1
-                    items.append(self.build(item, item_path))
-                return items
-            assert isinstance(node, yaml.MappingNode)
-            self.loader.flatten_mapping(node)
-            result: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key = self._key(key_node)
-                key_path = (*path, key)
-                line = key_node.start_mark.line + 1
-                if key in result:
-                    self.duplicates.append((key_path, line, self.lines.get(key_path, line)))
+    def build(self) -> Any:
+        """Consume events up to the end of the current document; return its value."""
+        get_event = self.loader.get_event
+        stack: list[_Frame] = []
+        open_anchors: set[str] = set()
+        root: Any = None
+        while True:
+            event = get_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.DocumentEndEvent):
+                return root
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                frame = stack.pop()
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (frame.value, frame.size)
+                    open_anchors.discard(frame.anchor)
+                self._check_aliasing(line)
+                value, size = frame.value, frame.size
+            else:
+                path = self._child_path(stack, line)
+                if isinstance(event, yaml.AliasEvent):
+                    if event.anchor in open_anchors:
+                        raise _TreeError(f"anchor '{event.anchor}' value contains itself", line)
+                    if event.anchor not in self.anchors:
+                        raise _TreeError(f"unknown anchor '{event.anchor}' referenced", line)
+                    value, expanded = self.anchors[event.anchor]
+                    size = 1 + expanded
+                    self.decode_count += size
+                    self.alias_count += expanded
+                    self._check_aliasing(line)
+                elif isinstance(event, yaml.ScalarEvent):
+                    self.decode_count += 1
+                    value, size = self._scalar(event, path), 1
+                    if event.anchor is not None:
+                        self.anchors[event.anchor] = (value, 1)
+                    if (stack and stack[-1].key is _NO_KEY and isinstance(stack[-1].value, dict)
+                            and value == "<<" and event.tag is None and not event.style):
+                        stack[-1].merge = True
+                else:  # a sequence or mapping starts
+                    self.decode_count += 1
+                    if len(stack) >= MAX_DEPTH:
+                        raise _TreeError(f"exceeded max depth of {MAX_DEPTH}", line)
+                    empty: Any = [] if isinstance(event, yaml.SequenceStartEvent) else {}
+                    stack.append(_Frame(empty, path if path is not None else (), event.anchor,
+                                        line))
+                    if event.anchor is not None:
+                        open_anchors.add(event.anchor)
+                    continue
+            if not stack:
+                root = value
+                continue
+            self._add(stack[-1], value, size, line)
+
+    def _child_path(self, stack: list[_Frame], line: int) -> Path_ | None:
+        """The path of the node starting now (None for a mapping key), recording its line."""
+        if not stack:
+            return ()
+        top = stack[-1]
+        if isinstance(top.value, list):
+            path = (*top.path, len(top.value))
+            self.lines[path] = line
+            return path
+        if top.key is _NO_KEY:
+            return None
+        return (*top.path, top.key)
+
+    def _add(self, top: _Frame, value: Any, size: int, line: int) -> None:
+        top.size += size
+        if isinstance(top.value, list):
+            top.value.append(value)
+            return
+        if top.key is _NO_KEY:
+            key = self._key(value)
+            key_path = (*top.path, key)
+            if key in top.value and not top.merge:
+                self.duplicates.append((key_path, line, self.lines.get(key_path, line)))
+            if not top.merge:
                 self.lines[key_path] = line
-                result[key] = self.build(value_node, key_path)
-            return result
-        finally:
-            self._stack.discard(id(node))
+            top.key = key
+            return
+        if top.merge:
+            self._merge(top, value, line)
+        else:
+            top.value[top.key] = value
+        top.key = _NO_KEY
+        top.merge = False
 
-    def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
-        if node.tag == _STR_TAG and not node.style:
-            value = resolve_plain_scalar(node.value)
-            if not isinstance(value, str):
-                self.raw[path] = node.value
+    def _merge(self, top: _Frame, value: Any, line: int) -> None:
+        """``<<: *a`` or ``<<: [*a, *b]``, in go-yaml v2's order: merged keys are written
+        where the merge key stands (earlier list entries win)."""
+        sources = list(reversed(value)) if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise _TreeError("map merge requires map or sequence of maps as the value", line)
+            for key, item in source.items():
+                top.value[key] = item
+                self.lines.setdefault((*top.path, key), line)
+
+    def _check_aliasing(self, line: int) -> None:
+        decodes, aliases = self.decode_count, self.alias_count
+        if (aliases > 100 and decodes > 1000
+                and aliases / decodes > allowed_alias_ratio(decodes)):
+            raise _TreeError("document contains excessive aliasing", line)
+
+    def _scalar(self, event: yaml.ScalarEvent, path: Path_ | None) -> Any:
+        tag = event.tag
+        if tag is None and not event.style:
+            value = resolve_plain_scalar(event.value)
+            if not isinstance(value, str) and path is not None:
+                self.raw[path] = event.value
             return value
-        if node.tag == _STR_TAG or not node.tag.startswith("tag:yaml.org,2002:"):
-            return node.value
+        if tag in (None, "!", _STR_TAG) or not tag.startswith("tag:yaml.org,2002:"):
+            return event.value
+        node = yaml.ScalarNode(tag, event.value, style=event.style)
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
-            return node.value
+            return event.value
 
-    def _key(self, node: yaml.Node) -> str:
-        if not isinstance(node, yaml.ScalarNode):
-            return json.dumps(self.build(node, ()), default=str)
-        value = self._scalar(node, ())
+    @staticmethod
+    def _key(value: Any) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
         if value is None:
             return "null"
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, default=str)
         return str(value)
-
-
-class _TreeError(Exception):
-    def __init__(self, path: Path_, message: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 @dataclass
@@ -195,35 +328,86 @@ class _Parsed:
     duplicates: list[tuple[Path_, int, int]] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None
+    ignored: list[IgnoredDocument] = field(default_factory=list)
 
 
 def _parse_text(text: str) -> _Parsed:
-    """Parse the first YAML document (later ones are ignored, as go-yaml's Unmarshal does)."""
+    """Parse the first YAML document; later ones are only summarised (go-yaml's Unmarshal never
+    reads them, so their content and even their syntax errors change nothing)."""
     loader = _GoYamlLoader(text)
     try:
-        if not loader.check_node():
-            return _Parsed(None)
-        node = loader.get_node()
-        if node is None:
-            return _Parsed(None)
-        tree = _DecodeTree(loader)
-        value = tree.build(node, ())
-        return _Parsed(value, tree.lines, tree.raw, tree.duplicates)
-    except yaml.MarkedYAMLError as exc:
-        json_parsed = _parse_json(text)
-        if json_parsed is not None:
-            return json_parsed
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = (exc.problem or str(exc)).replace(" '\\t'", "")
-        if "tab character" in problem:  # libyaml's wording for what go-yaml reports like this
-            problem = "found character that cannot start any token"
-        where = f"line {line}: " if line else ""
-        return _Parsed(None, error=f"yaml: {where}{problem}", error_line=line)
-    except (yaml.YAMLError, _TreeError) as exc:
-        return _Parsed(None, error=f"yaml: {exc}")
+        try:
+            loader.get_event()  # stream start
+            if not loader.check_event(yaml.DocumentStartEvent):
+                return _Parsed(None)
+            start = loader.get_event().start_mark.line + 1
+            builder = _DocumentBuilder(loader)
+            value = builder.build()
+        except yaml.MarkedYAMLError as exc:
+            json_parsed = _parse_json(text)
+            if json_parsed is not None:
+                return json_parsed
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = (exc.problem or str(exc)).replace(" '\\t'", "")
+            if "tab character" in problem:  # libyaml's wording for what go-yaml reports like this
+                problem = "found character that cannot start any token"
+            where = f"line {line}: " if line else ""
+            return _Parsed(None, error=f"yaml: {where}{problem}", error_line=line)
+        except _TreeError as exc:
+            where = f"line {exc.line}: " if exc.line else ""
+            return _Parsed(None, error=f"yaml: {where}{exc}", error_line=exc.line)
+        except yaml.YAMLError as exc:
+            return _Parsed(None, error=f"yaml: {exc}")
+        if builder.lines or value is not None:
+            builder.lines.setdefault((), start)
+        parsed = _Parsed(value, builder.lines, builder.raw, builder.duplicates)
+        parsed.ignored = _ignored_documents(loader)
+        return parsed
     finally:
         loader.dispose()
+
+
+def _ignored_documents(loader: _GoYamlLoader) -> list[IgnoredDocument]:
+    """Summaries of the documents after the first (bounded by ``MAX_IGNORED_DOCUMENTS``)."""
+    found: list[IgnoredDocument] = []
+    index = 1
+    while len(found) < MAX_IGNORED_DOCUMENTS:
+        index += 1
+        line: int | None = None
+        try:
+            if not loader.check_event(yaml.DocumentStartEvent):
+                break
+            line = loader.get_event().start_mark.line + 1
+            value = _DocumentBuilder(loader).build()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"line {mark.line + 1}: " if mark else ""
+            found.append(IgnoredDocument(index, line, error=f"{where}{exc.problem or exc}"))
+            break
+        except (yaml.YAMLError, _TreeError) as exc:
+            found.append(IgnoredDocument(index, line, error=str(exc).splitlines()[0]))
+            break
+        if value in (None, "", [], {}):
+            continue
+        found.append(_summarise(index, line, value))
+    return found
+
+
+def _summarise(index: int, line: int | None, value: Any) -> IgnoredDocument:
+    if not isinstance(value, dict):
+        return IgnoredDocument(index, line)
+    kind = value.get("kind") if isinstance(value.get("kind"), str) else None
+    rules = value.get("rules")
+    levels: list[str] = []
+    count = 0
+    if isinstance(rules, list):
+        count = len(rules)
+        for rule in rules:
+            level = rule.get("level") if isinstance(rule, dict) else None
+            if isinstance(level, str) and level not in levels:
+                levels.append(level)
+    return IgnoredDocument(index, line, kind, count, tuple(levels))
 
 
 def _parse_json(text: str) -> _Parsed | None:
@@ -638,22 +822,41 @@ def load_file(
     """Read ``path`` and load it; the path becomes every problem's file name.
 
     Raises:
-        PolicyError: unreadable file, or any problem in it.
+        PolicyError: unreadable file (missing, a directory, over ``MAX_POLICY_BYTES``, not
+            UTF-8), or any problem in it.
     """
     source = str(path)
+
+    def unreadable(reason: str, hint: str | None = None) -> PolicyError:
+        problem = Problem("error", "unreadable", f'failed to read file path "{source}": {reason}',
+                          source, None, hint=hint)
+        return PolicyError([problem], headline=f"cannot read audit policy {source}")
+
+    file = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if file.is_dir():
+            raise unreadable("is a directory", "give the policy file inside it")
+        size = file.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError([_too_large(size, source)])
+        text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        problem = Problem(
-            "error",
-            "unreadable",
-            f'failed to read file path "{source}": {reason.lower()}',
-            source,
-            None,
-        )
-        raise PolicyError([problem], headline=f"cannot read audit policy {source}") from exc
+        raise unreadable(reason.lower()) from exc
     return load_text(text, source=source, strict=strict, target_version=target_version)
+
+
+def _too_large(size: int, source: str | None) -> Problem:
+    return Problem(
+        "error",
+        "too-large",
+        f"policy is {size:,} bytes; pytest-kaudit reads policies of up to {MAX_POLICY_BYTES:,} "
+        f"bytes ({MAX_POLICY_BYTES // (1024 * 1024)} MiB)",
+        source,
+        None,
+        hint="kube-apiserver would read it, but real policies are a few KB: a policy this "
+        "large is most likely generated by mistake",
+    )
 
 
 def load_text(
@@ -663,8 +866,16 @@ def load_text(
     strict: bool = True,
     target_version: VersionLike = None,
 ) -> Policy:
-    """Load policy text; see ``Policy.from_yaml``."""
+    """Load policy text; see ``Policy.from_yaml``.
+
+    Raises:
+        PolicyError: every problem found; text over ``MAX_POLICY_BYTES`` is refused unread.
+    """
     version = parse_version(target_version)
+    if len(text) > MAX_POLICY_BYTES // 4:
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError([_too_large(size, source)])
     parsed = _parse_text(text)
     return _load_parsed(parsed, text, source=source, strict=strict, version=version)
 
@@ -692,16 +903,8 @@ def load_object(
 
 
 def _lines_of_dump(text: str) -> dict[Path_, int]:
-    loader = _GoYamlLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return {}
-        tree = _DecodeTree(loader)
-        tree.build(node, ())
-        return tree.lines
-    finally:
-        loader.dispose()
+    parsed = _parse_text(text)
+    return parsed.lines
 
 
 def _load_parsed(
@@ -717,9 +920,7 @@ def _load_parsed(
                 f"failed decoding: {parsed.error}",
                 source,
                 parsed.error_line,
-                hint="check indentation; YAML does not allow tabs for indentation"
-                if "cannot start any token" in parsed.error
-                else None,
+                hint=_decode_hint(parsed.error),
             )
         )
         raise PolicyError(problems)
@@ -752,6 +953,21 @@ def _load_parsed(
     if problems:
         raise PolicyError([*problems, *warnings])
     return _build_policy(doc, text, source, version, warnings, parsed, decoder.out.empty_fields)
+
+
+def _decode_hint(error: str) -> str | None:
+    if "cannot start any token" in error:
+        return "check indentation; YAML does not allow tabs for indentation"
+    if "excessive aliasing" in error:
+        return (
+            "kube-apiserver's YAML decoder (go-yaml) refuses a document once more than 99% of "
+            f"its first {ALIAS_RATIO_RANGE_LOW:,} decoded nodes (10% beyond "
+            f"{ALIAS_RATIO_RANGE_HIGH:,}) come from expanding aliases: write the values out "
+            "instead of repeating anchors"
+        )
+    if "max depth" in error:
+        return f"a policy nests 5 levels deep; this one nests more than {MAX_DEPTH}"
+    return None
 
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -889,6 +1105,7 @@ def _build_policy(
         positions=positions,
         empty_fields=frozenset(empty_fields),
         metadata=doc.get("metadata"),
+        ignored_documents=tuple(parsed.ignored),
     )
 
 

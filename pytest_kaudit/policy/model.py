@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_kaudit._suggest import closest
 from pytest_kaudit.policy.versions import Version, VersionLike
 
 if TYPE_CHECKING:
@@ -67,6 +68,64 @@ class Stage(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Names people write for stages that do not exist, and the stage they mean.
+_STAGE_MISNOMERS = {"RequestStarted": "RequestReceived", "RequestComplete": "ResponseComplete",
+                    "RequestCompleted": "ResponseComplete", "ResponseCompleted": "ResponseComplete"}
+
+
+def parse_level(value: object, where: str = "level") -> Level:
+    """A level a user gave (``"Metadata"`` or ``Level.METADATA``), spelled exactly.
+
+    Raises:
+        ValueError: ``value`` is no level; the message lists the levels and the likely one.
+    """
+    if isinstance(value, Level):
+        return value
+    if isinstance(value, str) and value in _LEVEL_RANK:
+        return Level(value)
+    raise ValueError(_invalid(where, value, list(_LEVEL_RANK), None))
+
+
+def parse_stage(value: object, where: str = "stage") -> Stage:
+    """A stage a user gave (``"ResponseComplete"`` or ``Stage.RESPONSE_COMPLETE``), spelled exactly.
+
+    Raises:
+        ValueError: ``value`` is no stage; the message lists the stages and the likely one
+            (``RequestComplete`` -> ``ResponseComplete``,
+            ``RequestStarted`` -> ``RequestReceived``).
+    """
+    if isinstance(value, Stage):
+        return value
+    names = [stage.value for stage in Stage]
+    if isinstance(value, str) and value in names:
+        return Stage(value)
+    guess = _STAGE_MISNOMERS.get(value) if isinstance(value, str) else None
+    raise ValueError(_invalid(where, value, names, guess))
+
+
+def _invalid(where: str, value: object, names: list[str], guess: str | None) -> str:
+    guess = guess or closest(str(value), names)
+    hint = f"; did you mean {guess!r}?" if guess and guess != value else ""
+    return f"{where}: invalid choice: {value!r} (choose from {', '.join(names)}{hint})"
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredDocument:
+    """A YAML document after the first one in a policy file: kube-apiserver never reads it.
+
+    ``index`` counts documents from 1 (the first ignored one is 2); ``rules`` and ``levels``
+    describe what it would have done if it were a policy; ``error`` is set when it is not even
+    valid YAML (which kube-apiserver does not notice either).
+    """
+
+    index: int
+    line: int | None
+    kind: str | None = None
+    rules: int = 0
+    levels: tuple[str, ...] = ()
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +245,8 @@ class Policy:
     #: Field paths given explicitly as ``[]`` or null ("match all", maybe by accident).
     empty_fields: frozenset[str] = field(default_factory=frozenset, repr=False)
     metadata: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: Documents after the first in the source text, which kube-apiserver ignores.
+    ignored_documents: tuple[IgnoredDocument, ...] = field(default=(), repr=False)
     _compiled: CompiledPolicy | None = field(default=None, init=False, repr=False)
 
     # ----------------------------------------------------------------- constructors
