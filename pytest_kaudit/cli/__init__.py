@@ -11,10 +11,11 @@ Extra sub-commands (e.g. ``kind-config``) are added with :func:`register` before
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pytest_kaudit.cli.base import EXIT_USAGE, CliError, Streams
 
@@ -49,6 +50,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise CliError(f"{message}\n{self.format_usage().rstrip()}", code=EXIT_USAGE)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's choice check, plus a "did you mean" for a near miss (``--format jsn``)."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()],
+                                              n=1, cutoff=0.6)
+            if not close:
+                raise
+            raise argparse.ArgumentError(
+                action, f"{exc.message}; did you mean {close[0]!r}?") from None
 
 
 def _builtin_commands() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -48,6 +48,10 @@ class Streams:
         """Write a diagnostic that does not stop the command."""
         self.err.write(f"kaudit: warning: {text}\n")
 
+    def note(self, text: str) -> None:
+        """Write a fact about the run (an assumption made) that is not a problem."""
+        self.err.write(f"kaudit: note: {text}\n")
+
     def error(self, text: str) -> None:
         """Write a diagnostic for a failure."""
         self.err.write(f"kaudit: error: {text}\n")
@@ -57,20 +61,32 @@ class Streams:
         self.out.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def read_text(path: str, what: str) -> str:
-    """Read a UTF-8 text file or raise a CliError that names it (never a traceback)."""
+#: Largest input file read (policy, flags, kind config): far above any real one, and a
+#: device such as /dev/zero cannot make the command read forever.
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def read_text(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> str:
+    """Read a UTF-8 text file of at most ``limit`` bytes, or raise a CliError that names it."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise CliError(f"{what} {path!r}: no such file") from None
     except IsADirectoryError:
         raise CliError(f"{what} {path!r}: is a directory") from None
+    except PermissionError:
+        raise CliError(f"{what} {path!r}: permission denied (not readable)") from None
+    except OSError as exc:
+        raise CliError(f"{what} {path!r}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise CliError(f"{what} {path!r}: larger than the {limit // (1024 * 1024)} MiB limit")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(
             f"{what} {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from None
-    except OSError as exc:
-        raise CliError(f"{what} {path!r}: {exc.strerror or exc}") from None
 
 
 def load_policy(path: str, *, lenient: bool = False, target_version: str | None = None) -> Policy:
@@ -108,6 +124,39 @@ def add_format_option(parser: Any, *, choices: tuple[str, ...] = ("text", "json"
     )
 
 
+def target_version(text: str) -> str:
+    """``--target-version`` as given, once it is a Kubernetes version kaudit models.
+
+    Raises:
+        argparse.ArgumentTypeError: not ``1.XX[.Z]``, or older than the oldest modelled version.
+    """
+    from pytest_kaudit.policy.versions import NEWEST, OLDEST, format_version, parse_version
+
+    accepted = (f"expected MAJOR.MINOR[.PATCH] such as 1.20, 1.30.2 or v1.29.0; kaudit models "
+                f"{format_version(OLDEST)} to {format_version(NEWEST)}")
+    try:
+        version = parse_version(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid version {text!r}: {accepted}") from None
+    if version[0] != 1 or version < OLDEST:
+        raise argparse.ArgumentTypeError(f"unsupported version {text!r}: {accepted}")
+    return text
+
+
+def announce_target_version(given: str | None, streams: Streams) -> None:
+    """Say on stderr which apiserver version the policy is checked against, when assumed."""
+    from pytest_kaudit.policy.versions import NEWEST, format_version, parse_version
+
+    newest = format_version(NEWEST)
+    if given is None:
+        streams.note(f"no --target-version given: checking with kube-apiserver {newest} "
+                     "semantics (the newest modelled); pass --target-version 1.XX for your "
+                     "cluster's version")
+    elif parse_version(given) > NEWEST:
+        streams.note(f"--target-version {given} is newer than the newest modelled version: "
+                     f"checking with kube-apiserver {newest} semantics")
+
+
 def add_policy_options(parser: Any) -> None:
     """Add ``--lenient`` and ``--target-version``, shared by every policy-reading command."""
     parser.add_argument(
@@ -119,6 +168,7 @@ def add_policy_options(parser: Any) -> None:
     parser.add_argument(
         "--target-version",
         metavar="1.XX",
+        type=target_version,
         default=None,
         help="Kubernetes version whose apiserver semantics to apply (default: the newest known)",
     )

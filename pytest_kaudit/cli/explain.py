@@ -24,6 +24,7 @@ from pytest_kaudit.cli.base import (
     Streams,
     add_format_option,
     add_policy_options,
+    announce_target_version,
     enum_text,
     load_policy,
 )
@@ -293,6 +294,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             parsed.append(parse_request(text))
         except ValueError as exc:
             raise CliError(f"request {number} ({text!r}): {exc}") from None
+    announce_target_version(args.target_version, streams)
     policy = load_policy(args.policy, lenient=args.lenient, target_version=args.target_version)
     results = [explain_one(policy, request) for request in parsed]
     if args.format == "json":

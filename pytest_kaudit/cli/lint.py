@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import (
@@ -21,85 +18,49 @@ from pytest_kaudit.cli.base import (
     CliError,
     Streams,
     add_policy_options,
+    announce_target_version,
     read_text,
 )
 from pytest_kaudit.cli.output.sarif import to_sarif
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Problem
+    from pytest_kaudit.policy.flag_sources import FlagArg, FlagSource
 
 
-def parse_flag_tokens(tokens: Sequence[str], *, where: str) -> dict[str, str]:
-    """``--name=value`` / ``--name value`` / ``--bool`` tokens to ``{name: value}`` (no dashes).
+def parse_flags_file(path: str) -> FlagSource:
+    """Read apiserver flags from ``path`` in any form users keep them in (see flag_sources)."""
+    from pytest_kaudit.policy.flag_sources import (
+        MAX_FLAGS_FILE_BYTES,
+        FlagSourceError,
+        read_flag_source,
+    )
 
-    A leading program name (``kube-apiserver``) is skipped; any other stray word is an error,
-    because silently dropping it would lint a different command line than the one deployed.
-    """
-    flags: dict[str, str] = {}
-    i = 0
-    items = list(tokens)
-    if items and not items[0].startswith("-"):
-        i = 1
-    while i < len(items):
-        tok = items[i]
-        if not tok.startswith("--") or tok == "--":
-            raise CliError(f"{where}: expected a --flag, got {tok!r}")
-        body = tok[2:]
-        if "=" in body:
-            name, value = body.split("=", 1)
-        elif i + 1 < len(items) and not items[i + 1].startswith("--"):
-            name, value = body, items[i + 1]
-            i += 1
-        else:
-            name, value = body, "true"
-        flags[name] = value
-        i += 1
-    return flags
-
-
-def _manifest_tokens(doc: Any) -> list[str] | None:
-    """The kube-apiserver command line of a static-pod manifest, or None if it is not one."""
-    if not isinstance(doc, dict) or doc.get("kind") != "Pod":
-        return None
-    containers = (doc.get("spec") or {}).get("containers") or []
-    for c in containers:
-        if not isinstance(c, dict):
-            continue
-        command = [str(x) for x in c.get("command") or []]
-        args = [str(x) for x in c.get("args") or []]
-        if c.get("name") == "kube-apiserver" or any(
-            x.endswith("kube-apiserver") for x in command[:1]
-        ):
-            return command + args
-    return []
-
-
-def parse_flags_file(path: str) -> dict[str, str]:
-    """Read apiserver flags: one per line (``--name=value``) or a static-pod manifest YAML."""
-    text = read_text(path, "apiserver flags file")
+    text = read_text(path, "apiserver flags file", limit=MAX_FLAGS_FILE_BYTES)
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        doc = None
-    tokens = _manifest_tokens(doc)
-    if tokens == []:
-        raise CliError(
-            f"apiserver flags file {path!r}: a Pod manifest without a kube-apiserver container"
-        )
-    if tokens is None:
-        try:
-            tokens = shlex.split(text, comments=True)
-        except ValueError as exc:
-            raise CliError(f"apiserver flags file {path!r}: {exc}") from None
-    return parse_flag_tokens(tokens, where=f"apiserver flags file {path!r}")
+        return read_flag_source(text, source=path)
+    except FlagSourceError as exc:
+        raise CliError(f"apiserver flags file {path!r}: {exc}") from None
+
+
+def command_line_flags(items: Sequence[str]) -> list[FlagArg]:
+    """``--flag NAME=VALUE`` options as argv elements; anything else is a usage error."""
+    from pytest_kaudit.policy.flag_sources import FlagArg
+
+    args: list[FlagArg] = []
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip("-"):
+            raise CliError(f"--flag {item!r}: expected NAME=VALUE")
+        args.append(FlagArg(f"--{name.lstrip('-')}={value}"))
+    return args
 
 
 def collect_problems(
     policy_path: str,
     text: str,
     *,
-    flags: dict[str, str] | None,
-    flags_source: str | None,
+    flags: FlagSource | None,
     lenient: bool,
     target_version: str | None,
 ) -> list[Problem]:
@@ -108,19 +69,17 @@ def collect_problems(
     from pytest_kaudit.policy import Policy, validate_flags
 
     problems: list[Problem] = []
-    loaded = False
     try:
         policy = Policy.from_yaml(
             text, source=policy_path, strict=not lenient, target_version=target_version
         )
-        loaded = True
     except PolicyError as exc:
         problems += exc.problems
-    if loaded:
+    else:
         problems += list(policy.warnings)
-        problems += policy.lint(flags=flags, target_version=target_version)
-    if flags is not None and not loaded:
-        problems += validate_flags(flags, target_version=target_version, source=flags_source)
+        problems += policy.lint(target_version=target_version)
+    if flags is not None:
+        problems += validate_flags(flags, target_version=target_version)
     unique: dict[tuple[Any, ...], Problem] = {}
     for p in problems:
         unique.setdefault((p.severity, p.code, p.file, p.line, p.field, p.message), p)
@@ -159,7 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--apiserver-flags",
         metavar="FILE",
         default=None,
-        help="kube-apiserver flags: one --name=value per line, or a static-pod manifest",
+        help="kube-apiserver flags: one or more --name=value per line, a static-pod manifest, "
+        "a systemd unit (ExecStart=), a kubeadm ClusterConfiguration or a kind config",
     )
     parser.add_argument(
         "--flag",
@@ -185,24 +145,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, streams: Streams) -> int:
     """Lint one policy; exit 1 on findings, 2 when the policy or flags cannot be read."""
+    from pytest_kaudit.policy.flag_sources import FlagSource
+
     text = read_text(args.policy, "policy")
-    flags: dict[str, str] | None = None
-    flags_source: str | None = None
+    flags: FlagSource | None = None
     if args.apiserver_flags:
         flags = parse_flags_file(args.apiserver_flags)
-        flags_source = args.apiserver_flags
+        for note in flags.notes:
+            streams.warn(str(note))
     if args.flag:
-        for f in args.flag:
-            if "=" not in f:
-                raise CliError(f"--flag {f!r}: expected NAME=VALUE")
-        extra = parse_flag_tokens(["--" + f.lstrip("-") for f in args.flag], where="--flag")
-        flags = {**(flags or {}), **extra}
-        flags_source = flags_source or "<command line>"
+        extra = command_line_flags(args.flag)  # after the file's: the last occurrence wins
+        if flags is None:
+            flags = FlagSource("command line", tuple(extra), source="--flag")
+        else:
+            flags = dataclasses.replace(flags, args=flags.args + tuple(extra))
+    announce_target_version(args.target_version, streams)
     problems = collect_problems(
         args.policy,
         text,
         flags=flags,
-        flags_source=flags_source,
         lenient=args.lenient,
         target_version=args.target_version,
     )

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_kaudit.policy.flag_sources import FlagArg, FlagSource
 from pytest_kaudit.policy.problems import Problem, Severity
 from pytest_kaudit.policy.versions import (
     Version,
@@ -84,21 +85,41 @@ CIS_MINIMUMS = (
 _DURATION_RE = re.compile(r"^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+#: kube-apiserver's boolean flags outside the audit set, so ``--name VALUE`` splits as pflag
+#: splits it (a bool flag never takes the next word; any other flag does).
+_OTHER_BOOLS = frozenset({
+    "allow-privileged", "anonymous-auth", "profiling", "contention-profiling",
+    "enable-bootstrap-token-auth", "enable-aggregator-routing", "enable-garbage-collector",
+    "enable-priority-and-fairness", "enable-logs-handler", "logtostderr", "alsologtostderr",
+    "help", "version", "permit-port-sharing", "permit-address-sharing",
+})
+#: Flags that name a file or directory: ``--audit-log-path``, ``--tls-cert-file``, ...
+_PATH_FLAG_RE = re.compile(r"-(?:file|path|dir)$")
+#: Characters a real path seldom holds; kube-apiserver takes a path byte for byte (no shell).
+_ODD_PATH_CHAR_RE = re.compile(r"[^\w./@+=,:~%-]")
+#: What the start-up errors of pflag and cobra mean for the cluster.
+REFUSES_TO_START = "kube-apiserver prints this and exits: it refuses to start"
 
 
 class _Collector:
     def __init__(self, source: str | None) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        #: flag name -> line of the occurrence that counts (the last one, as in pflag)
+        self.lines: dict[str, int] = {}
 
     def add(self, severity: Severity, code: str, message: str, flag: str = "",
-            hint: str | None = None, fix: str | None = None) -> None:
-        self.problems.append(Problem(severity, code, message, self.source, None,
-                                     f"--{flag}" if flag else "", hint=hint, fix=fix))
+            hint: str | None = None, fix: str | None = None, line: int | None = None,
+            field: str | None = None) -> None:
+        where = line if line is not None else self.lines.get(flag)
+        if field is None:
+            field = f"--{flag}" if flag else ""
+        self.problems.append(Problem(severity, code, message, self.source, where, field,
+                                     hint=hint, fix=fix))
 
 
 def _split_args(
-    flags: Mapping[str, Any] | Sequence[str], out: _Collector
+    flags: Mapping[str, Any] | Sequence[str] | Sequence[FlagArg], out: _Collector
 ) -> dict[str, str]:
     """Flag name -> raw value; reports what pflag/cobra would reject while parsing."""
     values: dict[str, str] = {}
@@ -109,49 +130,84 @@ def _split_args(
             if key.startswith("--"):
                 key = key[2:]
             elif key.startswith("-") and len(key) > 1:
-                _single_dash(f"{key}={raw}", out)
+                _single_dash(f"{key}={raw}", out, None)
                 continue
             values[key.split("=", 1)[0]] = raw
         return values
-    args = list(flags)
-    if args and not args[0].startswith("-") and args[0].rsplit("/", 1)[-1] == "kube-apiserver":
+    args = [a if isinstance(a, FlagArg) else FlagArg(str(a)) for a in flags]
+    if args and not args[0].text.startswith("-") and _is_program(args[0].text):
         args = args[1:]
-    positional: list[str] = []
+    positional: list[FlagArg] = []
     i = 0
     while i < len(args):
         arg = args[i]
         i += 1
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, value = arg[2:].partition("=")
+        text = arg.text
+        if text == "--":  # pflag: everything after it is an argument
+            positional += args[i:]
+            break
+        if text.startswith("--"):
+            name, eq, value = text[2:].partition("=")
+            if not name or name[0] in "-=":
+                out.add("error", "flag-syntax", f"bad flag syntax: {text}",
+                        hint=REFUSES_TO_START, line=arg.line)
+                continue
             if not eq:
-                if FLAG_TYPES.get(name) == "bool" or not name.startswith("audit-"):
+                if FLAG_TYPES.get(name) == "bool" or name in _OTHER_BOOLS:
                     value = "true"
-                elif i < len(args):
-                    value = args[i]
+                elif i < len(args) and (name in FLAG_TYPES or not args[i].text.startswith("-")):
+                    value = args[i].text
+                    if value.startswith("-"):
+                        out.add("warning", "flag-takes-next", f"--{name} takes the next "
+                                f"argument {value!r} as its value", name,
+                                hint=f"that flag is not applied; give --{name} a value",
+                                line=arg.line)
                     i += 1
-                else:
-                    out.add("error", "flag-syntax", f"flag needs an argument: --{name}", name)
+                elif name in FLAG_TYPES:
+                    out.add("error", "flag-syntax", f"flag needs an argument: --{name}", name,
+                            hint=REFUSES_TO_START, line=arg.line)
                     continue
+                else:
+                    value = "true"
+            values.pop(name, None)  # keep the last occurrence last, as pflag applies them
             values[name] = value
-        elif arg.startswith("-") and len(arg) > 1:
-            _single_dash(arg, out)
-        elif arg:
+            if arg.line is not None:
+                out.lines[name] = arg.line
+        elif text.startswith("-") and len(text) > 1:
+            _single_dash(text, out, arg.line)
+        elif text:
             positional.append(arg)
     if positional:
-        quoted = " ".join(f'"{p}"' for p in positional)
+        quoted = " ".join(f'"{p.text}"' for p in positional)
         out.add("error", "flag-syntax",
                 f'"kube-apiserver" does not take any arguments, got [{quoted}]',
-                hint="every setting is a --flag=value pair")
+                hint="every setting is a --flag=value pair", line=positional[0].line)
     return values
 
 
-def _single_dash(arg: str, out: _Collector) -> None:
+def _is_program(word: str) -> bool:
+    return word.rsplit("/", 1)[-1] == "kube-apiserver"
+
+
+def _single_dash(arg: str, out: _Collector, line: int | None) -> None:
     first = arg[1]
     if first in "vh":  # klog's -v and help's -h are real shorthands
         return
     name = arg.lstrip("-").split("=", 1)[0]
     out.add("error", "single-dash-flag", f"unknown shorthand flag: '{first}' in {arg}", name,
-            hint=f"long flags take two dashes: --{arg.lstrip('-')}", fix=f"--{arg.lstrip('-')}")
+            hint=f"{REFUSES_TO_START}; long flags take two dashes: --{arg.lstrip('-')}",
+            fix=f"--{arg.lstrip('-')}", line=line, field=arg.split("=", 1)[0])
+
+
+def _check_path(name: str, raw: str, out: _Collector) -> None:
+    """A path flag whose value holds a character real paths seldom do (``/var/;pg/...``)."""
+    odd = sorted(set(_ODD_PATH_CHAR_RE.findall(raw)))
+    if not odd:
+        return
+    shown = ", ".join(repr(c) for c in odd)
+    out.add("warning", "odd-flag-path",
+            f"path {raw!r} contains {shown}: kube-apiserver uses it byte for byte (no shell "
+            "reads it), so the file is exactly there", name, hint="a typo?")
 
 
 def _parse_value(name: str, raw: str, out: _Collector) -> Any:
@@ -218,22 +274,34 @@ def _go_number(value: Any) -> str:
 
 
 def validate_flags(
-    flags: Mapping[str, Any] | Sequence[str],
+    flags: Mapping[str, Any] | Sequence[str] | FlagSource,
     *,
     target_version: VersionLike = None,
     source: str | None = None,
 ) -> list[Problem]:
     """Check kube-apiserver audit flags the way kube-apiserver does, then the CIS minimums.
 
-    ``flags`` is ``{"audit-log-maxage": "30"}`` or argv-like ``["--audit-log-maxage=30"]``.
-    Errors are what kube-apiserver refuses at startup (messages as in ``options/audit.go``, or
-    pflag's for unknown names and bad values); warnings are lints with stable codes.
+    ``flags`` is ``{"audit-log-maxage": "30"}``, argv-like ``["--audit-log-maxage=30"]``, or a
+    :class:`~pytest_kaudit.policy.flag_sources.FlagSource` read from a file (its problems come
+    first, and every finding carries the line of its flag). Errors are what kube-apiserver
+    refuses at startup (messages as in ``options/audit.go``, or pflag's for unknown names, bad
+    syntax and bad values); warnings are lints with stable codes.
     """
     version = parse_version(target_version)
+    problems: list[Problem] = []
+    given: Mapping[str, Any] | Sequence[str] | Sequence[FlagArg]
+    if isinstance(flags, FlagSource):
+        source = source or flags.source
+        problems += flags.problems
+        given = flags.args
+    else:
+        given = flags
     out = _Collector(source)
-    raw_values = _split_args(flags, out)
+    raw_values = _split_args(given, out)
     values: dict[str, Any] = {}
     for name, raw in raw_values.items():
+        if _PATH_FLAG_RE.search(name) and raw != "-":
+            _check_path(name, raw, out)
         if not name.startswith("audit-"):
             continue
         if name not in FLAG_TYPES:
@@ -257,7 +325,7 @@ def validate_flags(
     if values.get("audit-webhook-config-file"):
         _validate_backend("webhook", values, version, out)
     _cis(values, raw_values, version, out)
-    return out.problems
+    return problems + out.problems
 
 
 def _get(values: Mapping[str, Any], name: str) -> Any:

@@ -88,7 +88,9 @@ def test_argv_form_and_single_dash() -> None:
     assert [(p.severity, p.code, p.message) for p in problems] == [
         ("error", "single-dash-flag", "unknown shorthand flag: 'a' in -allow-privileged=true"),
     ]
-    assert problems[0].hint == "long flags take two dashes: --allow-privileged=true"
+    assert problems[0].hint == ("kube-apiserver prints this and exits: it refuses to start; long "
+                                "flags take two dashes: --allow-privileged=true")
+    assert problems[0].field == "-allow-privileged"
 
 
 def test_positional_arguments_are_rejected() -> None:
