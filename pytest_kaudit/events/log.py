@@ -164,16 +164,8 @@ class FileFollower:
         return chunks
 
     def _rotated_after(self, mine: os.stat_result) -> list[Path]:
-        """Rotated siblings newer than the file we were reading, oldest first.
-
-        lumberjack names them ``<stem>-<UTC timestamp><ext>`` (``.gz`` once compressed), so
-        the name order is the time order.
-        """
-        stem, ext = self.path.stem, self.path.suffix
-        siblings = sorted(
-            [*self.path.parent.glob(f"{stem}-*{ext}"), *self.path.parent.glob(f"{stem}-*{ext}.gz")],
-            key=lambda p: p.name.removesuffix(".gz"),
-        )
+        """Rotated siblings newer than the file we were reading, oldest first."""
+        siblings = rotated_siblings(self.path)
         for index, sibling in enumerate(siblings):
             try:
                 if sibling.stat().st_ino == mine.st_ino:
@@ -276,6 +268,17 @@ class AuditLog:
     def close(self) -> None:
         """Release the underlying cursor."""
         self.follower.close()
+
+
+def rotated_siblings(path: Path) -> list[Path]:
+    """The rotated copies of ``path``, oldest first.
+
+    lumberjack renames ``audit.log`` to ``audit-<UTC timestamp>.log`` (``.gz`` once
+    compressed), so ordering by name without ``.gz`` is ordering by time.
+    """
+    stem, ext = path.stem, path.suffix
+    found = {*path.parent.glob(f"{stem}-*{ext}"), *path.parent.glob(f"{stem}-*{ext}.gz")}
+    return sorted(found, key=lambda p: p.name.removesuffix(".gz"))
 
 
 def _read_whole(path: Path) -> bytes:

@@ -1,4 +1,8 @@
-"""``kaudit replay``: levels before/after, bytes, changed classes, bad input, fast-path parity."""
+"""``kaudit replay`` as a user runs it: reports, exit codes, and bad input of every kind.
+
+Every malformed, mistyped or unknown-valued line is a ``file:line`` warning and is not
+tallied; unreadable inputs are errors that name the input; nothing ends in a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,6 @@ import gzip
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
-
-from pytest_kaudit.cli.base import load_policy
-from pytest_kaudit.cli.replay import expand_rotated, parse_fast, parse_line, replay_paths
 
 
 def test_golden_text_with_rotated_gzip_sibling(kaudit, data):
@@ -43,58 +41,6 @@ events dropped by omitStages:
            6  RequestReceived
 """
     )
-
-
-def test_rotated_siblings_come_first_oldest_first(data):
-    assert expand_rotated([str(data / "audit.log")]) == [
-        str(data / "audit-2026-11-26T19-30-00.000.log.gz"),
-        str(data / "audit.log"),
-    ]
-
-
-def test_downgrade_to_metadata_drops_exactly_the_body_bytes(data):
-    policy = load_policy(str(data / "policy-metadata.yaml"))
-    report = replay_paths(policy, [str(data / "audit.log")])
-    expected = 0
-    for line in (data / "audit.log").read_bytes().splitlines(keepends=True):
-        ev = json.loads(line)
-        size = len(line)
-        for key in ("requestObject", "responseObject"):
-            if key in ev:
-                size -= len(f',"{key}":') + len(json.dumps(ev[key], separators=(",", ":")))
-        expected += size
-    assert report.bytes_after == expected
-    assert report.events_after == {"Metadata": 14}
-    assert report.requests == 7
-    assert report.changed_requests == {
-        ("create secrets", "RequestResponse", "Metadata"): 1,
-        ("create configmaps", "Request", "Metadata"): 1,
-        ("update deployments.apps", "Request", "Metadata"): 1,
-    }
-    assert not report.stopped_events and report.added_events == 0
-
-
-def test_upgrade_estimates_bodies_from_the_log(write, data):
-    p = write(
-        "rr.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n"
-    )
-    report = replay_paths(load_policy(str(p)), [str(data / "audit.log")])
-    # get configmaps / list pods / watch ... have no body samples in this log
-    assert report.unestimated_bodies > 0
-    assert report.bytes_after > report.bytes_before
-    assert report.changed_requests[("get configmaps", "Metadata", "RequestResponse")] == 1
-
-
-def test_new_policy_that_stops_omitting_a_stage_adds_events(write, tmp_path, data):
-    log = tmp_path / "audit.log"
-    lines = [
-        ln for ln in (data / "audit.log").read_text().splitlines() if '"RequestReceived"' not in ln
-    ]
-    log.write_text("\n".join(lines) + "\n")
-    p = write("md.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
-    report = replay_paths(load_policy(str(p)), [str(log)])
-    assert report.requests == 7
-    assert report.added_events == 6  # every authenticated request regains RequestReceived
 
 
 def test_json_output(kaudit, data):
@@ -180,101 +126,131 @@ def test_stdin(data):
     assert proc.stdout.decode().startswith("replayed 1 file: 14 events, 7 requests")
 
 
-def _lines(data: Path) -> list[bytes]:
-    out = (data / "audit.log").read_bytes().splitlines(keepends=True)
-    out += gzip.decompress((data / "audit-2026-11-26T19-30-00.000.log.gz").read_bytes()).splitlines(
-        keepends=True
+
+
+def _kaudit(*argv: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``kaudit`` as a user does, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_kaudit", *map(str, argv)],
+        capture_output=True, text=True, check=False, timeout=120, **kwargs,  # type: ignore[call-overload]
     )
-    return out
 
 
-def test_fast_path_agrees_with_full_decode(data):
-    lines = _lines(data)
-    assert all(parse_fast(line) is not None for line in lines)
-    for line in lines:
-        fast, slow = parse_fast(line), parse_line(line)
-        assert not isinstance(slow, str)
-        level, stage, user, verb, res, ns, name, grp, sub, path, rq, rs, stamp = fast
-        u = json.loads(b"{" + user + b"}")
-        who = (u.get("username"), tuple(u.get("groups", ()))) if u else (None, ())
-        assert (level, stage, who, verb) == (slow[0], slow[1], slow[2], slow[3])
-        norm = [
-            x or b"" if x is not None or res is not None else None for x in (ns, name, grp, sub)
-        ]
-        assert (res, *norm, path, rq, rs, stamp) == (
-            slow[4],
-            *slow[5:9],
-            slow[9],
-            slow[10],
-            slow[11],
-            slow[12],
-        )
+def _event(**fields: str) -> str:
+    """One event line; ``fields`` replace members by their raw JSON text."""
+    members = {
+        "kind": '"Event"',
+        "apiVersion": '"audit.k8s.io/v1"',
+        "level": '"Metadata"',
+        "auditID": '"b1"',
+        "stage": '"ResponseComplete"',
+        "requestURI": '"/api/v1/namespaces/prod/pods"',
+        "verb": '"list"',
+        "user": '{"username":"alice","groups":["system:authenticated"]}',
+        "objectRef": '{"resource":"pods","namespace":"prod","apiVersion":"v1"}',
+        "requestReceivedTimestamp": '"2026-11-26T20:30:00.000001Z"',
+    }
+    members.update(fields)
+    return "{" + ",".join(f'"{key}":{value}' for key, value in members.items()) + "}"
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        # user nested two levels deep (the fast path allows one), escaped quote in objectRef
-        b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x","stage":"ResponseComplete",'
-        b'"requestURI":"/api/v1/pods","verb":"list","user":{"username":"a","extra":{"k":{"n":["v"]}}},'
-        b'"objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},'
-        b'"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.000000Z"}\n',
-        b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x","stage":"ResponseComplete",'
-        b'"requestURI":"/api/v1/namespaces/a/pods/p%22","verb":"get","user":{"username":"a"},'
-        b'"objectRef":{"resource":"pods","namespace":"a","name":"p\\"q","apiVersion":"v1"},'
-        b'"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.000000Z"}\n',
-    ],
-)
-def test_unusual_lines_fall_back_to_a_full_decode(line):
-    assert parse_fast(line) is None
-    assert not isinstance(parse_line(line), str)
+BAD_EVENTS = [
+    (_event(user='{"username":"alice","groups"["system:authenticated"]}'), "not JSON"),
+    (_event(level="5"), "level: expected a string, got a number"),
+    (_event(level='"metadata"'),
+     "level: 'metadata' is not an audit level (expected None, Metadata, Request, "
+     "RequestResponse; did you mean 'Metadata'?)"),
+    (_event(stage='"Bogus"'),
+     "stage: 'Bogus' is not an audit stage (expected RequestReceived, ResponseStarted, "
+     "ResponseComplete, Panic)"),
+    (_event(requestReceivedTimestamp='"last tuesday"'),
+     "requestReceivedTimestamp: not an RFC 3339 time with a zone "
+     "(such as 2024-01-02T03:04:05.000000Z)"),
+    (_event(requestReceivedTimestamp='"2026-11-26T20:30:00"'),
+     "requestReceivedTimestamp: not an RFC 3339 time with a zone "
+     "(such as 2024-01-02T03:04:05.000000Z)"),
+    (_event(user='{"username":"alice","groups":[7]}'), "user.groups[0]: expected `str`, got `int`"),
+]
 
 
-def test_user_extra_takes_the_fast_path_and_agrees_with_full_decode():
-    # 1.34+ apiservers put user.extra (a nested object) on nearly every event
-    line = (
-        b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x",'
-        b'"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ns/pods?limit=5",'
-        b'"verb":"list","user":{"username":"alice","uid":"u1","groups":["dev","system:authenticated"],'
-        b'"extra":{"authentication.kubernetes.io/credential-id":["X509SHA256=ab"],'
-        b'"authentication.kubernetes.io/node-name":["n1"]}},'
-        b'"impersonatedUser":{"username":"bob","extra":{"scope":["a"]}},'
-        b'"sourceIPs":["10.0.0.1"],"userAgent":"kubectl",'
-        b'"objectRef":{"resource":"pods","namespace":"ns","apiVersion":"v1"},'
-        b'"responseStatus":{"metadata":{},"code":200},'
-        b'"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z",'
-        b'"stageTimestamp":"2026-01-01T00:00:00.000000Z"}\n'
+def test_malformed_and_mistyped_events_are_warnings_and_not_tallied(data, tmp_path):
+    good = (data / "audit.log").read_text().splitlines()
+    log = tmp_path / "audit.log"
+    log.write_text("\n".join([good[0], *(line for line, _ in BAD_EVENTS), *good[1:]]) + "\n")
+    r = _kaudit("replay", data / "policy-new.yaml", log)
+    clean = _kaudit("replay", data / "policy-new.yaml", data / "audit.log")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr == "".join(
+        f"kaudit: warning: {log}:{i}: {reason} (skipped)\n"
+        for i, (_, reason) in enumerate(BAD_EVENTS, start=2)
     )
-    fast, slow = parse_fast(line), parse_line(line)
-    assert fast is not None, "user.extra must not force the JSON fallback"
-    assert not isinstance(slow, str)
-    level, stage, user, verb, res, ns, name, grp, sub, path, rq, rs, stamp = fast
-    u = json.loads(b"{" + user + b"}")
-    assert (u["username"], tuple(u["groups"])) == ("alice", ("dev", "system:authenticated"))
-    assert u["extra"]["authentication.kubernetes.io/node-name"] == ["n1"]
-    assert (level, stage, (u["username"], tuple(u["groups"])), verb) == tuple(slow[:4])
-    assert (res, ns, path, rq, rs, stamp) == (slow[4], slow[5], slow[9], slow[10], slow[11], slow[12])
+    # the report is the clean log's: nothing from the bad lines was counted anywhere
+    body = r.stdout.replace(f"\n\n{len(BAD_EVENTS)} input warnings (see stderr)", "")
+    shifted = len(BAD_EVENTS)  # the example line moves down by the inserted lines
+    assert body == clean.stdout.replace(f"{data / 'audit.log'}:7", f"{log}:{7 + shifted}")
 
 
-def test_a_large_file_split_across_processes_gives_the_serial_report(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Parallel parts must add up to exactly what one reader sees, warnings' line numbers too."""
-    import dataclasses
+def test_many_bad_lines_show_the_first_twenty_and_a_count(data, tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text((data / "audit.log").read_text() + "garbage\n" * 50)
+    r = _kaudit("replay", data / "policy-new.yaml", log)
+    lines = r.stderr.splitlines()
+    assert lines[:20] == [f"kaudit: warning: {log}:{15 + i}: not JSON (skipped)" for i in range(20)]
+    assert lines[20:] == ["kaudit: warning: ... and 30 more input warnings"]
+    assert "50 input warnings (see stderr)" in r.stdout
 
-    from pytest_kaudit.cli import replay as replay_module
-    from pytest_kaudit.policy import Policy
 
-    data = Path(__file__).parent / "data"
-    sample = next(p for p in sorted(data.glob("*.log")) if p.stat().st_size > 1000)
-    lines = sample.read_bytes().splitlines(keepends=True)
-    big = tmp_path / "audit.log"
-    with big.open("wb") as fh:
-        for i in range(60):
-            fh.writelines(lines)
-            if i == 41:
-                fh.write(b"not json\n")  # one bad line deep inside a later part
-    policy = Policy.load(Path(__file__).parents[2] / "fixtures" / "policies" / "brief.yaml")
-    monkeypatch.setattr(replay_module, "PARALLEL_MIN_BYTES", 1)
-    serial = replay_module.replay_paths(policy, [str(big)], jobs=1)
-    parallel = replay_module.replay_paths(policy, [str(big)], jobs=3)
-    assert dataclasses.asdict(parallel) == dataclasses.asdict(serial)
-    assert any(f":{42 * len(lines) + 1}:" in w for w in serial.warnings)
+def test_a_corrupt_gzip_is_named_once_as_corrupt(data, tmp_path):
+    text = (data / "audit.log").read_bytes() * 400
+    packed = bytearray(gzip.compress(text))
+    for i in range(len(packed) // 2, len(packed) // 2 + 24):  # damage the middle of the stream
+        packed[i] ^= 0x5A
+    gz = tmp_path / "audit-2026-01-01T00-00-00.000.log.gz"
+    gz.write_bytes(bytes(packed))
+    r = _kaudit("replay", data / "policy-new.yaml", gz, data / "audit.log")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    [warning] = r.stderr.splitlines()
+    assert warning.startswith(f"kaudit: warning: {gz}:")
+    assert "corrupt gzip data, cannot read further (" in warning
+    assert "the rest of this file is skipped" in warning
+    assert "not JSON" not in r.stderr
+
+
+def test_stdin_closed_is_a_clear_error(data):
+    r = _kaudit("replay", data / "policy-new.yaml", "-", stdin=subprocess.DEVNULL,
+                preexec_fn=lambda: __import__("os").close(0))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (
+        "kaudit: error: audit log '-': standard input is closed; "
+        "pipe a log into it or name a file\n"
+    )
+
+
+def test_a_huge_line_is_skipped_with_bounded_memory(data, tmp_path):
+    """A 200 MiB line (a sparse file: no disk) is skipped without being held in memory."""
+    log = tmp_path / "audit.log"
+    good = (data / "audit.log").read_bytes()
+    with log.open("wb") as fh:
+        fh.write(good)
+        fh.seek(len(good) + (200 << 20))  # a hole of zero bytes: one line with no newline
+        fh.write(b"\n" + good)
+    probe = (
+        "import resource, sys\n"
+        "from pytest_kaudit.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, "replay", str(data / "policy-new.yaml"), str(log)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    *warnings, peak_kb = r.stderr.splitlines()
+    assert warnings == [
+        f"kaudit: warning: {log}:15: line of {(200 << 20) + 1:,} bytes is longer than the "
+        "128 MiB limit (skipped)"
+    ]
+    assert "replayed 1 file: 28 events, 14 requests" in r.stdout
+    assert int(peak_kb) < 150 * 1024  # the line alone would be 200 MiB

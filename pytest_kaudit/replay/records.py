@@ -1,0 +1,162 @@
+"""One audit log line decoded into a typed record that holds only what replay needs.
+
+msgspec decodes a line straight into these structs in C: fields replay does not read are
+skipped without building Python objects, and the request/response bodies are kept as
+:class:`msgspec.Raw` slices of the line, so their size is known without decoding them.
+Types are checked while decoding: ``level: 5``, ``stage: "Bogus"`` or a timestamp that is not
+RFC 3339 with a zone make the line a rejected one, with a reason that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from pytest_kaudit._suggest import did_you_mean
+from pytest_kaudit.policy.model import Level, Stage
+
+#: The apiserver's own spelling of each level and stage, from the enums.
+LEVEL_OF: Final[Mapping[str, Level]] = {level.value: level for level in Level}
+STAGE_OF: Final[Mapping[str, Stage]] = {stage.value: stage for stage in Stage}
+
+_NO_BODY: Final = msgspec.Raw(b"")
+
+
+class UserRecord(msgspec.Struct, frozen=True, gc=False):
+    """``user``: who sent the request (``{}`` for a request that failed authentication)."""
+
+    username: str = ""
+    groups: tuple[str, ...] = ()
+
+
+class ObjectRefRecord(msgspec.Struct, frozen=True, gc=False):
+    """``objectRef``: present on resource requests only."""
+
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    api_group: str = msgspec.field(default="", name="apiGroup")
+    api_version: str = msgspec.field(default="", name="apiVersion")
+    subresource: str = ""
+
+
+class EventRecord(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of an ``audit.k8s.io`` Event that replay reads; the rest are skipped.
+
+    ``level`` and ``stage`` stay strings here (checked against :data:`LEVEL_OF` and
+    :data:`STAGE_OF` by :func:`decode_line`) because strings hash faster than enum members
+    in the per-line counters.
+    """
+
+    level: str
+    stage: str
+    audit_id: str = msgspec.field(name="auditID")
+    verb: str = ""
+    request_uri: str = msgspec.field(default="", name="requestURI")
+    user: UserRecord
+    object_ref: ObjectRefRecord | None = msgspec.field(default=None, name="objectRef")
+    request_object: msgspec.Raw = msgspec.field(default=_NO_BODY, name="requestObject")
+    response_object: msgspec.Raw = msgspec.field(default=_NO_BODY, name="responseObject")
+    received: Annotated[datetime, msgspec.Meta(tz=True)] = msgspec.field(
+        name="requestReceivedTimestamp"
+    )
+
+    def as_event(self) -> dict[str, Any]:
+        """The record as the decoded JSON the event-to-attributes function takes."""
+        event: dict[str, Any] = {
+            "level": self.level,
+            "stage": self.stage,
+            "auditID": self.audit_id,
+            "verb": self.verb,
+            "requestURI": self.request_uri,
+            "user": {"username": self.user.username, "groups": list(self.user.groups)},
+        }
+        ref = self.object_ref
+        if ref is not None:
+            event["objectRef"] = {
+                "resource": ref.resource,
+                "namespace": ref.namespace,
+                "name": ref.name,
+                "apiGroup": ref.api_group,
+                "apiVersion": ref.api_version,
+                "subresource": ref.subresource,
+            }
+        return event
+
+
+#: Decodes one line; raises :class:`msgspec.DecodeError` (or its ``ValidationError``).
+decode_record = msgspec.json.Decoder(EventRecord).decode
+
+_ANY = msgspec.json.Decoder()
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def decode_line(line: bytes) -> EventRecord | str:
+    """Decode one line into a checked record, or return why it was rejected.
+
+    The per-line loop of the engine calls :data:`decode_record` itself and the level/stage
+    check inline; this is the same thing as one call, for tests and slow paths.
+    """
+    try:
+        record = decode_record(line)
+    except msgspec.DecodeError as exc:
+        return rejection(line, exc)
+    if record.level not in LEVEL_OF or record.stage not in STAGE_OF:
+        return rejection(line, None)
+    return record
+
+
+def rejection(line: bytes, error: msgspec.DecodeError | None) -> str:
+    """Why ``line`` is not a usable event, naming the field; never quotes a body or name.
+
+    Called only for rejected lines, so it can afford a second, untyped decode to tell "not
+    an audit event at all" from "an event with one bad field".
+    """
+    if error is not None and not isinstance(error, msgspec.ValidationError):
+        return "not JSON"
+    try:
+        obj = _ANY.decode(line)
+    except msgspec.DecodeError:
+        return "not JSON"
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    if "stage" not in obj or "auditID" not in obj:
+        return "not an audit event (no stage/auditID)"
+    if not isinstance(obj.get("user"), dict):
+        return "not an audit event (no user)"
+    for key, table, what in (("level", LEVEL_OF, "level"), ("stage", STAGE_OF, "stage")):
+        if key not in obj:
+            return f"{key}: missing"
+        value = obj[key]
+        if not isinstance(value, str):
+            return f"{key}: expected a string, got {_json_type(value)}"
+        if value not in table:
+            return (
+                f"{key}: {_clip(value)!r} is not an audit {what} (expected "
+                f"{', '.join(table)}{did_you_mean(value, table)})"
+            )
+    if error is None:  # cannot happen: the typed decode accepted level and stage
+        return "rejected"
+    match = _AT.match(str(error))
+    assert match is not None  # the pattern matches any text
+    what, path = match["what"], match["path"]
+    if what.startswith("Object missing required field"):
+        field = what.rsplit(" ", 1)[-1].strip("`")
+        return f"{(path + '.' if path else '')[1:]}{field}: missing"
+    where = (path or "").lstrip(".") or "event"
+    if "datetime" in what or "RFC3339" in what:
+        return f"{where}: not an RFC 3339 time with a zone (such as 2024-01-02T03:04:05.000000Z)"
+    return f"{where}: {what[:1].lower()}{what[1:]}"
+
+
+def _json_type(value: object) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "an array",
+            dict: "an object"}.get(type(value), "null")
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
