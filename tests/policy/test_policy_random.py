@@ -9,7 +9,7 @@ import pytest
 from policy_reference import reference_evaluate, reference_matches
 
 from pytest_kaudit.policy import Policy, RequestAttributes
-from pytest_kaudit.policy.lint import rule_covers
+from pytest_kaudit.policy.lint import lint_policy, rule_covers
 
 USERS = ["alice", "bob", "*"]
 USER_GROUPS = ["g1", "g2"]
@@ -145,3 +145,25 @@ def test_evaluate_keyword_form_matches_attributes() -> None:
             else:
                 kwargs["path"] = a.path
             assert p.evaluate(**kwargs) == p.evaluate_attributes(a)
+
+
+@pytest.mark.parametrize("version", ["1.20", "1.36"])
+def test_indexed_shadowing_finds_what_brute_force_finds(version: str) -> None:
+    """The lint compares each rule only with indexed candidates: it must report the same first
+    covering rule as comparing with every earlier rule."""
+    rng = random.Random(f"index-{version}")
+    wildcard = version >= "1.36"
+    found = 0
+    for _ in range(800):
+        p = random_policy(rng, version)
+        expected = []
+        for j, later in enumerate(p.rules):
+            first = next((i for i in range(j)
+                          if rule_covers(p.rules[i], later, group_wildcard=wildcard)), None)
+            if first is not None:
+                expected.append((f"rules[{j}]", f"rules[{first}]"))
+        problems = lint_policy(p, select=["shadowed-rule"])
+        got = [(prob.field, prob.message.split(": ", 1)[1].split(" ", 1)[0]) for prob in problems]
+        assert got == expected, p.to_dict()
+        found += len(expected)
+    assert found > 150
