@@ -24,6 +24,10 @@ from pytest_kaudit.events.log import AuditLog, LogSource
 
 _POLL = 0.1
 
+#: From this version the ServiceAccount admission plugin mounts a bound token volume and no
+#: longer needs a token Secret on the account (BoundServiceAccountTokenVolume on by default).
+SECRETLESS_SERVICE_ACCOUNTS = (1, 21)
+
 
 def ssl_context(
     ca_file: Path | None, creds: Credentials | None = None, *, insecure: bool = False
@@ -187,3 +191,50 @@ def prove_policy_live(
             time.sleep(_POLL)
     finally:
         reader.close()
+
+
+def wait_service_account(
+    server: str,
+    ca_file: Path | None,
+    creds: Credentials,
+    *,
+    namespace: str = "default",
+    version: tuple[int, int],
+    timeout: float,
+    insecure: bool = False,
+) -> float:
+    """Wait until ``namespace``'s ``default`` ServiceAccount can admit pods; return the wait.
+
+    With the ServiceAccount admission plugin on (kube-apiserver's default), a pod is refused
+    with 403 ``serviceaccount "default" not found`` until the controller-manager has created
+    that account, which can be many seconds after ``/readyz`` answers. Before 1.21 (bound
+    service-account token volumes off by default) the plugin also needs the account's token
+    Secret, which the token controller adds a moment later. See docs/cluster-readiness.md.
+
+    Raises:
+        TimeoutError: the account did not become usable; the message has the last answer.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    ctx = ssl_context(ca_file, creds, insecure=insecure)
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    needs_secret = version < SECRETLESS_SERVICE_ACCOUNTS
+    last = "no answer yet"
+    while True:
+        try:
+            status, body = request(server, path, ctx, creds=creds, timeout=2.0)
+            if status == 200 and (not needs_secret or json.loads(body).get("secrets")):
+                return time.monotonic() - started
+            last = (
+                f"{path} has no token Secret yet"
+                if status == 200
+                else f"{path} answered {status}: {body[:200].decode('utf-8', 'replace')}"
+            )
+        except (OSError, ValueError) as exc:
+            last = f"{path}: {exc}"
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the ServiceAccount {namespace}/default was not usable within {timeout:.0f}s "
+                f"(is the controller-manager running?); last answer: {last}"
+            )
+        time.sleep(_POLL)

@@ -23,7 +23,12 @@ import yaml
 from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends._clientcert import CertMinter, write_private
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
-from pytest_kaudit.backends._probe import prove_policy_live, server_version, wait_ready
+from pytest_kaudit.backends._probe import (
+    prove_policy_live,
+    server_version,
+    wait_ready,
+    wait_service_account,
+)
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, validate_spec
 from pytest_kaudit.errors import BackendError, BootError
 from pytest_kaudit.events.log import FileLogSource
@@ -208,6 +213,13 @@ class K3sBackend:
                 )
             except TimeoutError as exc:
                 raise BackendError(f"k3s: the audit policy is not provably live: {exc}") from None
+        version = server_version(server, ca_file, admin, insecure=insecure)
+        try:
+            wait_service_account(
+                server, ca_file, admin, version=version, timeout=spec.timeout, insecure=insecure
+            )
+        except TimeoutError as exc:
+            raise BackendError(f"k3s cluster is not ready for pods: {exc}") from None
         return ClusterHandle(
             backend=self.name,
             name=workdir.name,
@@ -217,7 +229,7 @@ class K3sBackend:
             kubeconfig=kubeconfig,
             log_source=source,
             apiserver_flags=apiserver_args(spec),
-            version=server_version(server, ca_file, admin, insecure=insecure),
+            version=version,
             spec=spec,
             mint_credentials=minter.mint,
             insecure_skip_tls_verify=insecure,

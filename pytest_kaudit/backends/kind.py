@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -29,13 +30,15 @@ import yaml
 from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends._clientcert import CertMinter, identity_of, write_private
 from pytest_kaudit.backends._docker import check_engine, exec_in, find_container_cli, read_file_in
+from pytest_kaudit.backends._guard import Guard
 from pytest_kaudit.backends._logsources import container_file_source
 from pytest_kaudit.backends._probe import (
     prove_policy_live,
     server_version,
     wait_ready,
+    wait_service_account,
 )
-from pytest_kaudit.backends._process import pid_alive
+from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.backends.base import (
     BARRIER_USER,
     ClusterHandle,
@@ -136,7 +139,9 @@ class KindBackend:
         keep: leave the cluster running on stop (pair with ``reuse`` for fast local loops).
         name: cluster name; default ``kaudit-<config key>`` (plus a random suffix unless reusing).
         state_dir: where host directories live; default ``~/.cache/pytest-kaudit/kind``.
-        clean_stale: delete ``kaudit-*`` clusters left by crashed runs (else only report them).
+        clean_stale: also delete ``kaudit-*`` clusters that have no owner record here (else
+            only report them). Clusters this plugin made on this host whose run is gone and
+            that were not kept are always deleted.
         config_transform: last edit of the generated config dict, for what a base config
             cannot express; the result is still checked unless ``preflight=False``.
         preflight: statically check that the policy and log reach the apiserver before booting.
@@ -179,6 +184,7 @@ class KindBackend:
         self._kind: Path | None = None
         self._cli: Path | None = None
         self._kind_version: tuple[int, int, int] | None = None
+        self._guards: dict[str, Guard] = {}
 
     # ------------------------------------------------------------------ tools
 
@@ -210,15 +216,34 @@ class KindBackend:
         stdin: str | None = None,
         check: bool = True,
         kind: Path | None = None,
+        guard: Guard | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        try:
-            proc = subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendError(
-                f"`{' '.join(argv[:4])}` did not finish within {timeout:.0f}s"
-            ) from None
+        """Run a tool in its own process group, which dies with us and is killed on interrupt.
+
+        ``guard`` is told the group, so a create still running when this process is killed
+        is stopped before the guard deletes the cluster.
+        """
+        with subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
+        ) as child:
+            if guard is not None:
+                guard.watch_group(child.pid)
+            try:
+                out, err = child.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(child)
+                raise BackendError(
+                    f"`{' '.join(argv[:4])}` did not finish within {timeout:.0f}s"
+                ) from None
+            except BaseException:  # Ctrl-C: the engine commands kind started go too
+                _kill_group(child)
+                raise
+        proc = subprocess.CompletedProcess(argv, child.returncode, out, err)
         if check and proc.returncode != 0:
             raise BackendError(
                 f"`{' '.join(argv[:4])}` exited {proc.returncode}:\n{proc.stderr.strip()[-2000:]}"
@@ -226,10 +251,17 @@ class KindBackend:
         return proc
 
     def _kind_run(
-        self, *args: str, timeout: float = 120, stdin: str | None = None, check: bool = True
+        self,
+        *args: str,
+        timeout: float = 120,
+        stdin: str | None = None,
+        check: bool = True,
+        guard: Guard | None = None,
     ) -> subprocess.CompletedProcess[str]:
         kind, _, _ = self._tools()
-        return self._run([str(kind), *args], timeout=timeout, stdin=stdin, check=check)
+        return self._run(
+            [str(kind), *args], timeout=timeout, stdin=stdin, check=check, guard=guard
+        )
 
     def clusters(self) -> list[str]:
         """Names of all kind clusters on this engine."""
@@ -318,7 +350,11 @@ class KindBackend:
     # ------------------------------------------------------------------ stale clusters
 
     def stale_clusters(self) -> list[str]:
-        """``kaudit-*`` clusters whose creating run is gone and that were not kept."""
+        """``kaudit-*`` clusters whose creating run is gone and that were not kept.
+
+        Normally the guard process deletes a cluster when its run dies; this catches what a
+        guard could not (the machine rebooted, the guard was killed too).
+        """
         stale = []
         root = self._root()
         for name in self.clusters():
@@ -336,7 +372,7 @@ class KindBackend:
     def _handle_stale(self, current: str) -> list[str]:
         stale = [n for n in self.stale_clusters() if n != current]
         for name in stale:
-            if self.clean_stale and _read_owner(self._root() / name) is not None:
+            if self.clean_stale or _read_owner(self._root() / name) is not None:
                 log.warning("deleting kind cluster %s left by a crashed run", name)
                 self._delete(name, self._root() / name)
             else:
@@ -381,6 +417,8 @@ class KindBackend:
         if not reused:
             self._prepare_dirs(cluster_dir, dirs, spec, key)
         _write_owner(cluster_dir, keep=self.keep)
+        if not self.keep:
+            self._guard(name, cluster_dir)
         try:
             if not reused:
                 self._create(name, cluster_dir, config)
@@ -401,6 +439,15 @@ class KindBackend:
         if stale:
             handle.details["stale clusters"] = ", ".join(stale)
         return handle
+
+    def _guard(self, name: str, cluster_dir: Path) -> None:
+        """Start the process that deletes ``name`` if this process dies without doing so."""
+        kind, _, _ = self._tools()
+        if name not in self._guards:
+            self._guards[name] = Guard(
+                [str(kind), "delete", "cluster", "--name", name, "--kubeconfig", os.devnull],
+                rmtree=cluster_dir,
+            )
 
     def _node_key(self, cli: Path, node: str) -> str | None:
         proc = exec_in(cli, node, ["cat", f"{kc.NODE_POLICY_DIR}/{kc.META_FILE}"], timeout=30)
@@ -463,6 +510,7 @@ class KindBackend:
             timeout=self.create_timeout,
             stdin=kc.dump_kind_config(config),
             check=False,
+            guard=self._guards.get(name),
         )
         if proc.returncode != 0:
             log_tail, where = self._apiserver_log_tail(name, cluster_dir)
@@ -502,6 +550,13 @@ class KindBackend:
             result = self._prove(spec, server, ca_file, minter, source, name, dirs, cli, node)
             details["probe seconds"] = f"{result:.2f}"
         version = server_version(server, ca_file, admin)
+        try:
+            waited = wait_service_account(
+                server, ca_file, admin, version=version, timeout=spec.timeout
+            )
+        except TimeoutError as exc:
+            raise BackendError(f"kind cluster {name} is not ready for pods: {exc}") from None
+        details["service account seconds"] = f"{waited:.2f}"
         details["boot seconds"] = f"{time.monotonic() - started:.2f}"
         return ClusterHandle(
             backend=self.name,
@@ -730,6 +785,9 @@ class KindBackend:
         finally:
             if cluster_dir is not None:
                 shutil.rmtree(cluster_dir, ignore_errors=True)
+            guard = self._guards.pop(name, None)
+            if guard is not None:
+                guard.release()
 
 
 def _admin_from_kubeconfig(text: str, workdir: Path) -> tuple[str, Path, Credentials]:
@@ -778,6 +836,15 @@ def _write_owner(cluster_dir: Path, *, keep: bool) -> None:
             }
         )
     )
+
+
+def _kill_group(child: subprocess.Popen[str]) -> None:
+    """SIGKILL a tool's whole process group (it was started as a group leader) and reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    child.wait()
 
 
 def _tail_lines(text: str, lines: int) -> str:

@@ -18,8 +18,14 @@ apiserver static pod what the kubelet + containerd do in a kind node:
 
 State is reported in ``runtime.json``; container output goes to
 ``/var/log/pods/kube-system_kube-apiserver-<node>_<uid>/kube-apiserver/<restart>.log``.
+It also stands in for the one controller-manager loop tests depend on, the
+service-account controller: about once a second it creates the ``default`` ServiceAccount in
+every namespace that lacks one (referencing a token Secret, as the token controller would), so readiness checks that wait for it behave as on real kind
+(where the account appears seconds after ``/readyz``).
+
 Deviations: logs are raw (no CRI timestamp prefix); ``--disable-admission-plugins=
-ServiceAccount`` is added because no controller-manager runs.
+ServiceAccount`` is added because no token controller creates the tokens that admission
+plugin would mount.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ import hashlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -72,6 +81,7 @@ class Kubelet:
         self.not_before = 0.0
         self.stopped = False  # sandbox stopped by crictl stopp: no restarts until rmp
         self.running = True
+        self.next_sa_sync = 0.0
 
     # -------------------------------------------------------------- reporting
 
@@ -271,6 +281,42 @@ class Kubelet:
             req.unlink()
             self.report()
 
+    def sync_service_accounts(self) -> None:
+        """The service-account controller's job: a ``default`` account in every namespace."""
+        now = time.monotonic()
+        if now < self.next_sa_sync or self.proc is None or self.proc.poll() is not None:
+            return
+        self.next_sa_sync = now + 1.0
+        server = f"https://127.0.0.1:{self.record['apiserver_port']}"
+
+        def call(method: str, path: str, body: bytes | None = None) -> Any:
+            ca, _ = self.node_path("/etc/kubernetes/pki/ca.crt")
+            ctx = ssl.create_default_context(cafile=str(ca))
+            ctx.load_cert_chain(self.record["admin_cert"], self.record["admin_key"])
+            req = urllib.request.Request(server + path, data=body, method=method)
+            req.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(req, timeout=2, context=ctx) as resp:
+                return json.loads(resp.read())
+
+        try:
+            namespaces = {i["metadata"]["name"] for i in call("GET", "/api/v1/namespaces")["items"]}
+            have = {
+                i["metadata"]["namespace"]
+                for i in call(
+                    "GET", "/api/v1/serviceaccounts?fieldSelector=metadata.name%3Ddefault"
+                )["items"]
+            }
+            for ns in sorted(namespaces - have):
+                # The token controller's part, as a reference only (no real token exists).
+                account = {"metadata": {"name": "default"}, "secrets": [{"name": "default-token"}]}
+                body = json.dumps(account).encode()
+                try:
+                    call("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body)
+                except urllib.error.HTTPError:
+                    pass  # terminating namespace, or created meanwhile
+        except (OSError, ValueError, KeyError):
+            pass  # apiserver not answering yet: next round
+
     def new_pod(self) -> None:
         self.pod_id = uuid.uuid4().hex[:13]
         self.restarts = -1
@@ -301,6 +347,7 @@ class Kubelet:
                     self.report()
                 if self.proc is None and time.monotonic() >= self.not_before:
                     self.start_container(manifest)
+                self.sync_service_accounts()
             time.sleep(0.05)
         self.kill_container()
         self.state = "Stopped"
