@@ -435,16 +435,14 @@ def check_kind_config(
     ``kind_version`` makes the kubeadm version per node image exact (nodes may differ);
     without it ``kubeadm_version`` is used for all. Returns one message per problem.
     """
-    nodes = list(enumerate(config.get("nodes") or [{}]))
-    controls = [(i, n) for i, n in nodes if n.get("role", "control-plane") == "control-plane"]
+    controls = [
+        (i, n)
+        for i, n in enumerate(config.get("nodes") or [{}])
+        if n.get("role", "control-plane") == "control-plane"
+    ]
     if not controls:
         return ["the config has no control-plane node"]
-    problems: list[str] = []
-    for index, node in nodes:
-        version = _node_kubeadm_version(node, kubeadm_version, kind_version)
-        reason = unbootable_pair(version, node_image_version(node.get("image")))
-        if reason:
-            problems.append(f"nodes[{index}] ({node.get('image')}): {reason}")
+    problems = unbootable_nodes(config, kubeadm_version=kubeadm_version, kind_version=kind_version)
     expected = apiserver_args(flags, audit=audit) if flags is not None else None
     for index, node in controls:
         prefix = f"control-plane nodes[{index}]: " if len(controls) > 1 else ""
@@ -456,6 +454,22 @@ def check_kind_config(
                 expected=expected,
             )
         ]
+    return problems
+
+
+def unbootable_nodes(
+    config: Mapping[str, Any],
+    *,
+    kubeadm_version: str,
+    kind_version: tuple[int, int, int] | None = None,
+) -> list[str]:
+    """Nodes whose image's kubeadm cannot read the config kind writes for it (never boot)."""
+    problems: list[str] = []
+    for index, node in enumerate(config.get("nodes") or [{}]):
+        version = _node_kubeadm_version(node, kubeadm_version, kind_version)
+        reason = unbootable_pair(version, node_image_version(node.get("image")))
+        if reason:
+            problems.append(f"nodes[{index}] ({node.get('image')}): {reason}")
     return problems
 
 

@@ -19,6 +19,8 @@ from pytest_kaudit.policy.problems import Problem
 
 #: yaml nodes visited before a config counts as an alias bomb (kind's yaml.v3 refuses those too).
 MAX_YAML_NODES = 100_000
+#: Problems listed for one config; past this the rest would only repeat them.
+MAX_PROBLEMS = 50
 
 _STR, _BOOL, _INT = "string", "bool", "int32"
 _Schema = Any  # a type name, ("list", schema), ("map", schema) or (type, {field: schema})
@@ -204,6 +206,8 @@ class _Walker:
         self.visited = 0
 
     def add(self, node: yaml.Node, field: str, message: str, hint: str | None = None) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            return
         self.problems.append(
             Problem("error", "schema", message, self.source, node.start_mark.line + 1, field,
                     hint=hint)
