@@ -269,7 +269,8 @@ def _merge_by_name(current: object, value: object) -> list[dict[str, object]]:
     if isinstance(current, Mapping):
         items = [{"name": k, "value": v} for k, v in current.items()]
     else:
-        items = [dict(a) for a in current or [] if isinstance(a, Mapping)]  # type: ignore[attr-defined]
+        existing = current if isinstance(current, list) else []
+        items = [dict(a) for a in existing if isinstance(a, Mapping)]
     if isinstance(value, Mapping):
         value = [{"name": k, "value": v} for k, v in value.items()]
     for arg in value if isinstance(value, list) else []:

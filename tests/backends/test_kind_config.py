@@ -556,3 +556,29 @@ def test_preflight_uses_each_nodes_own_image_when_kinds_version_is_known() -> No
     assert kc.check_kind_config(
         config, dirs=DIRS, kubeadm_version="kubeadm.k8s.io/v1beta3", kind_version=(0, 32, 0)
     ) == []
+
+
+def test_kind_double_model_and_preflight_agree_on_v1beta4_name_merging() -> None:
+    """kind >= v0.32, 1.36 image: map-form patches converted, list entries merged by name."""
+    base = {
+        "kubeadmConfigPatches": [
+            yaml.safe_dump({"kind": "ClusterConfiguration", "apiServer": {
+                "extraArgs": {"audit-log-maxage": "7", "audit-log-compress": "true"}}}),
+            yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta4",
+                            "kind": "ClusterConfiguration", "apiServer": {
+                                "extraArgs": [{"name": "audit-log-compress", "value": None}]}}),
+        ],
+        "nodes": [{"role": "control-plane", "kubeadmConfigPatchesJSON6902": [
+            _json6902("/apiServer/extraArgs/-", {"name": "audit-log-mode", "value": "batch"},
+                      version="v1beta4")]}],
+    }
+    config = build(IMAGES["1.36"], base=base)
+    ours = apiserver_after_patches(config, 0, kubeadm_version="kubeadm.k8s.io/v1beta4")
+    decoded = model.decode_kind_config(kc.dump_kind_config(config))
+    docs = model.generate_kubeadm(decoded, name="kaudit-t", api=model.V1BETA4, k8s=(1, 36, 1))
+    docs = model.patch_node_config(docs, decoded, decoded["nodes"][0], kind=(0, 32, 0))
+    cluster, _ = model.kubeadm_decode(docs, k8s=(1, 36, 1))
+    assert model.extra_args(cluster) == ours.args
+    assert ours.args["audit-log-maxage"] == "7" and ours.args["audit-log-mode"] == "batch"
+    assert "audit-log-compress" not in ours.args  # deleted by name (null value)
+    assert ours.problems == []
