@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpatch
 import yaml
 
 V1BETA2 = "kubeadm.k8s.io/v1beta2"
@@ -312,8 +313,6 @@ def _apply_json6902(
 ) -> dict[str, Any]:
     if not isinstance(entry, Mapping) or entry.get("kind") != "ClusterConfiguration":
         return doc
-    import jsonpatch  # only configs with JSON 6902 patches need it
-
     group, version = str(entry.get("group") or ""), str(entry.get("version") or "")
     pinned = f"{group}/{version}" if group else version
     if pinned and not match_any_version and not _version_matches(pinned, kubeadm_version):
