@@ -1,4 +1,4 @@
-"""The ``kaudit`` command line: ``lint``, ``explain``, ``diff`` and ``replay``.
+"""The ``kaudit`` command line: ``lint``, ``explain``, ``diff``, ``replay`` and ``provision``.
 
 Results go to stdout, diagnostics to stderr. Exit codes are meant for CI: 0 clean,
 1 findings (problems, differences, changes), 2 usage or input error. This package never
@@ -11,12 +11,12 @@ Extra sub-commands (e.g. ``kind-config``) are added with :func:`register` before
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from pytest_kaudit._suggest import did_you_mean
 from pytest_kaudit.cli.base import EXIT_USAGE, CliError, Streams
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]
@@ -56,19 +56,17 @@ class _Parser(argparse.ArgumentParser):
         try:
             super()._check_value(action, value)
         except argparse.ArgumentError as exc:
-            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()],
-                                              n=1, cutoff=0.6)
-            if not close:
+            hint = did_you_mean(value, [str(c) for c in action.choices or ()])
+            if not hint:
                 raise
-            raise argparse.ArgumentError(
-                action, f"{exc.message}; did you mean {close[0]!r}?") from None
+            raise argparse.ArgumentError(action, f"{exc.message}{hint}") from None
 
 
 def _builtin_commands() -> None:
     # Imported lazily so `kaudit --help` stays fast and import errors name the command.
-    from pytest_kaudit.cli import diff, explain, kind_config, lint, replay
+    from pytest_kaudit.cli import diff, explain, kind_config, lint, provision, replay
 
-    for module in (lint, explain, diff, replay, kind_config):
+    for module in (lint, explain, diff, replay, kind_config, provision):
         if not any(c.name == module.COMMAND.name for c in COMMANDS):
             COMMANDS.append(module.COMMAND)
 

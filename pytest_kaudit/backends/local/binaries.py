@@ -34,7 +34,7 @@ def find_binary(name: str, explicit: str | None, env: Mapping[str, str] | None =
     """Locate ``name`` (``kube-apiserver`` or ``etcd``).
 
     Order: the explicit option, ``TEST_ASSET_<NAME>``, ``$KUBEBUILDER_ASSETS/<name>``, ``PATH``,
-    then the cache of ``clusters/local/provision``. The first hit wins; an explicit path that
+    then the cache of ``kaudit provision``. The first hit wins; an explicit path that
     is wrong is an error rather than a silent fall-through.
 
     Raises:
@@ -76,16 +76,32 @@ def find_binary(name: str, explicit: str | None, env: Mapping[str, str] | None =
         if _is_executable(path):
             return path
         checked.append(f"{origin}: {path} (missing or not executable)")
-    raise BinaryNotFound(
-        name,
-        checked,
-        [
-            "run clusters/local/provision (builds/reuses them; prints the directory to use)",
-            "export KUBEBUILDER_ASSETS=$(clusters/local/provision)",
-            f"or pass {_OPTIONS[name]}=PATH (ini: kaudit_{_OPTIONS[name][9:].replace('-', '_')})",
-            "users with internet: KUBEBUILDER_ASSETS=$(setup-envtest use -p path 1.31.x)",
-        ],
-    )
+    raise BinaryNotFound(name, checked, provision_remedies(name))
+
+
+def source_checkout_script() -> Path | None:
+    """``clusters/local/provision`` when kaudit runs from a source checkout, else None."""
+    script = Path(__file__).resolve().parents[3] / "clusters" / "local" / "provision"
+    return script if _is_executable(script) else None
+
+
+def provision_remedies(name: str) -> list[str]:
+    """How to get the binaries, in commands that work for this installation."""
+    option = _OPTIONS[name]
+    remedies = [
+        "run `kaudit provision` (reuses or builds etcd and kube-apiserver and caches them, "
+        "where this lookup finds them; it prints the directory holding them)",
+        'or export KUBEBUILDER_ASSETS="$(kaudit provision | tail -n 1)"',
+        "with internet: `kaudit provision --upstream v1.31.0` downloads release binaries",
+    ]
+    script = source_checkout_script()
+    if script is not None:
+        remedies.append(f"from this source checkout, {script} does the same")
+    remedies += [
+        f"or pass {option}=PATH (ini: kaudit_{option[9:].replace('-', '_')})",
+        "users with internet: KUBEBUILDER_ASSETS=$(setup-envtest use -p path 1.31.x)",
+    ]
+    return remedies
 
 
 def _version_key(text: str) -> tuple[int, ...]:

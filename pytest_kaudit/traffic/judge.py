@@ -1,0 +1,141 @@
+"""What one request left in the audit log, and what the policy engine says it should leave.
+
+Both sides have the same shape, :class:`Logged`, so a requirement is checked the same way on
+a prediction (offline) and on the real log, and a disagreement between the two is a plain
+field-by-field comparison. Stage rules come from :mod:`pytest_kaudit.expect.expectation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_kaudit.events.model import AuditEvent
+from pytest_kaudit.expect.expectation import STREAMING_SUBRESOURCES
+from pytest_kaudit.expect.report import describe_event, stage_list
+from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes, Stage
+
+
+@dataclass(frozen=True)
+class Logged:
+    """How one request appears in the log. ``None`` for a body means "cannot tell"."""
+
+    level: Level
+    stages: frozenset[Stage]
+    request_body: bool | None
+    response_body: bool | None
+    impersonated_user: str | None = None
+    user: str | None = None
+
+    @property
+    def is_logged(self) -> bool:
+        """At least one event was (or will be) written."""
+        return bool(self.stages)
+
+    def describe(self) -> str:
+        """``Metadata (ResponseComplete), bodies: none``."""
+        if not self.is_logged:
+            return "not logged"
+        bodies = [n for n, has in (("request", self.request_body),
+                                   ("response", self.response_body)) if has]
+        return (f"{self.level.value} ({stage_list(self.stages)}), bodies: "
+                f"{'+'.join(bodies) if bodies else 'none'}")
+
+
+def observe(events: Sequence[AuditEvent]) -> Logged:
+    """Summarise the events of one request (one auditID)."""
+    if not events:
+        return Logged(Level.NONE, frozenset(), request_body=False, response_body=False)
+    final = events[-1]
+    level = max((e.level for e in events), key=lambda lv: lv.rank)
+    impersonated = next((e.impersonated_user for e in events if e.impersonated_user), None)
+    return Logged(
+        level=level,
+        stages=frozenset(e.stage for e in events),
+        request_body=any(e.has_request_object for e in events),
+        response_body=any(e.has_response_object for e in events),
+        impersonated_user=impersonated,
+        user=final.user or None,
+    )
+
+
+def predicted_stages(attrs: RequestAttributes, decision: Decision) -> frozenset[Stage]:
+    """The stages kube-apiserver emits for a request (before a panic could change them)."""
+    if decision.level == Level.NONE:
+        return frozenset()
+    if attrs.user is None:  # failed authentication: a single ResponseStarted event
+        stages = {Stage.RESPONSE_STARTED}
+    else:
+        stages = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
+        if attrs.is_long_running:
+            stages.add(Stage.RESPONSE_STARTED)
+    return frozenset(stages) - decision.omit_stages
+
+
+#: Subresource creates whose body kube-apiserver 1.20 cannot encode for the log (the object's
+#: group differs from the resource's), so no requestObject appears even at Request level.
+UNLOGGED_REQUEST_BODIES = frozenset({("", "serviceaccounts", "token")})
+
+
+def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
+            status: int | None = None, authorized: bool | None = None,
+            impersonated_user: str | None = None) -> Logged:
+    """What the policy makes the apiserver log for a request with ``attrs``.
+
+    ``status`` is the HTTP status the request got, when known. Without it, ``authorized``
+    says whether the request gets past authentication and authorisation (its body is only
+    decoded then); a body whose presence cannot be told is ``None``.
+    """
+    decision = policy.evaluate_attributes(attrs)
+    stages = predicted_stages(attrs, decision)
+    level = decision.level
+    if status is not None:
+        authorized = status not in (401, 403)
+    body_stage = bool(stages - {Stage.REQUEST_RECEIVED})  # bodies are set after RequestReceived
+    request_body: bool | None = False
+    if level >= Level.REQUEST and sends_body and body_stage and attrs.user is not None:
+        key = (attrs.api_group, attrs.resource, attrs.subresource)
+        request_body = None if key in UNLOGGED_REQUEST_BODIES else authorized
+    response_body: bool | None = False
+    if (level == Level.REQUEST_RESPONSE and attrs.is_resource_request
+            and attrs.user is not None and Stage.RESPONSE_COMPLETE in stages):
+        streams = attrs.verb == "watch" or attrs.subresource in STREAMING_SUBRESOURCES
+        if status is not None and status >= 400:
+            response_body = True  # an error answer is a Status object, streaming or not
+        elif streams:
+            response_body = False if status is not None else None
+        else:
+            response_body = True
+    recorded = impersonated_user if stages - {Stage.REQUEST_RECEIVED} else None
+    return Logged(level=level if stages else Level.NONE, stages=stages,
+                  request_body=request_body, response_body=response_body,
+                  impersonated_user=recorded, user=attrs.user)
+
+
+def disagreements(predicted: Logged, observed: Logged) -> list[str]:
+    """Where the real log contradicts the prediction (unknown predicted bodies are skipped)."""
+    out = []
+    if predicted.level != observed.level:
+        out.append(f"level {observed.level.value}, predicted {predicted.level.value}")
+    if predicted.stages != observed.stages:
+        out.append(f"stages {stage_list(observed.stages)}, predicted "
+                   f"{stage_list(predicted.stages)}")
+    for name in ("request_body", "response_body"):
+        want, got = getattr(predicted, name), getattr(observed, name)
+        if want is not None and want != got:
+            words = name.replace("_", " ")
+            out.append(f"{words} {'present' if got else 'absent'}, predicted "
+                       f"{'present' if want else 'absent'}")
+    if predicted.impersonated_user != observed.impersonated_user:
+        out.append(f"impersonated user {observed.impersonated_user or 'none'}, predicted "
+                   f"{predicted.impersonated_user or 'none'}")
+    return out
+
+
+def evidence(events: Sequence[AuditEvent]) -> list[str]:
+    """One body-free line per event, with the file and line it was read from."""
+    out = []
+    for e in events:
+        where = f"{e.file}:{e.line_no}: " if e.file else ""
+        out.append(where + describe_event(e))
+    return out
