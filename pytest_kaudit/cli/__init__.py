@@ -89,8 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_arguments(p)
-        p.set_defaults(_command=command)
+        p.set_defaults(_command=command, _parser=p)
     return parser
+
+
+def _refuse_unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> NoReturn:
+    """The sub-command's usage error for unknown arguments, with a hint for a mistyped option."""
+    hint = ""
+    options = [s for action in parser._actions for s in action.option_strings]
+    for extra in extras:
+        if extra.startswith("--"):
+            hint = did_you_mean(extra.split("=", 1)[0], options)
+            if hint:
+                break
+    parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams = Streams(out=sys.stdout, err=sys.stderr)
     try:
         parser = build_parser()
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args, extras = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        if extras:
+            _refuse_unrecognized(args._parser, extras)
         command: Command = args._command
         return command.run(args, streams)
     except CliError as exc:

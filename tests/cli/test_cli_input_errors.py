@@ -183,3 +183,23 @@ def test_empty_flags_file_is_linted_as_no_flags(tmp_path: Path) -> None:
     r = run_kaudit("lint", POLICY, "--apiserver-flags", empty, "--target-version", "1.30")
     assert r.code == 1
     assert f"{empty}: --audit-policy-file: --audit-policy-file is not set" in r.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [
+        (["provision", "--upstrem", "v1.31.0"],
+         "kaudit: error: unrecognized arguments: --upstrem v1.31.0; did you mean '--upstream'?"),
+        (["lint", POLICY, "--target-versoin=1.30"],
+         "kaudit: error: unrecognized arguments: --target-versoin=1.30; did you mean "
+         "'--target-version'?"),
+        (["lint", POLICY, "--zzz"], "kaudit: error: unrecognized arguments: --zzz"),
+    ],
+)
+def test_mistyped_options_get_a_hint(argv: list[object], first_line: str,
+                                     kaudit_in_process: Callable[..., Run]) -> None:
+    r = kaudit_in_process(*argv)
+    assert r.code == 2
+    lines = r.err.splitlines()
+    assert lines[0] == first_line
+    assert lines[1].startswith(f"usage: kaudit {argv[0]} ")
