@@ -20,6 +20,7 @@ import pytest
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.config import KauditConfig, parse_flag_assignments
 from pytest_kaudit.errors import BackendError, KauditError, PolicyError
+from pytest_kaudit.housekeeping import Housekeeping
 from pytest_kaudit.kaudit import KAudit
 from pytest_kaudit.policy import Policy
 from pytest_kaudit.policy.versions import Version
@@ -141,6 +142,7 @@ class ClusterPool:
         self.max_clusters = max(1, max_clusters)
         self._handles: OrderedDict[str, ClusterHandle] = OrderedDict()
         self._failed: dict[str, str] = {}  # spec key -> why its boot failed
+        self._housekeeping: dict[str, Housekeeping] = {}  # cluster name -> its housekeeping
         self.boots: list[tuple[str, float]] = []  # (cluster name, seconds)
 
     def acquire(self, spec: ClusterSpec) -> ClusterHandle:
@@ -155,6 +157,9 @@ class ClusterPool:
             return handle
         if len(self._handles) >= self.max_clusters:
             old_key, old = self._handles.popitem(last=False)
+            stale = self._housekeeping.pop(old.name, None)  # it knew the old handle
+            if stale is not None:
+                stale.close()
             new = self.backend.reconfigure(old, spec)
             if new is not None:
                 self._handles[spec.key] = new
@@ -168,6 +173,12 @@ class ClusterPool:
         self.boots.append((handle.name, float(handle.details.get("boot seconds", "nan"))))
         self._handles[spec.key] = handle
         return handle
+
+    def housekeeping(self, handle: ClusterHandle) -> Housekeeping:
+        """The plugin's housekeeping for ``handle``'s cluster (its ready namespaces, its client)."""
+        if handle.name not in self._housekeeping:
+            self._housekeeping[handle.name] = Housekeeping(handle, timeout=handle.spec.timeout)
+        return self._housekeeping[handle.name]
 
     def _check_alive(self, key: str, handle: ClusterHandle) -> None:
         is_alive: Callable[[ClusterHandle], bool] | None = getattr(self.backend, "is_alive", None)
@@ -185,6 +196,12 @@ class ClusterPool:
         )
 
     def _stop(self, handle: ClusterHandle) -> None:
+        housekeeping = self._housekeeping.pop(handle.name, None)
+        try:
+            if housekeeping is not None:
+                housekeeping.close()
+        except Exception:  # never let a client's close keep the cluster running
+            log.exception("closing the housekeeping client of %s", handle.name)
         try:
             self.backend.stop(handle)
         except Exception:
@@ -312,7 +329,7 @@ def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: Kaudi
     if failure is not None:
         pytest.fail(failure, pytrace=False)
     kaudit = KAudit(handle, policy=spec.policy, test_name=request.node.nodeid,
-                    timeout=cfg.timeout)
+                    timeout=cfg.timeout, housekeeping=pool.housekeeping(handle))
     request.node.stash[KAUDIT_KEY] = kaudit
     try:
         yield kaudit

@@ -22,6 +22,7 @@ from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.expect.criteria import FIELDS, Criteria
 from pytest_kaudit.expect.expectation import Expectation
 from pytest_kaudit.expect.report import Prediction, describe_event
+from pytest_kaudit.housekeeping import Housekeeping
 from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes, Stage
 
 _AUTHENTICATED = "system:authenticated"
@@ -39,8 +40,12 @@ class KAudit:
     """
 
     def __init__(self, handle: ClusterHandle, *, policy: Policy | None, test_name: str,
-                 timeout: float) -> None:
+                 timeout: float, housekeeping: Housekeeping | None = None) -> None:
         self.handle = handle
+        #: The plugin's own requests (namespaces), kept out of this test's events; shared by
+        #: every test on the cluster when the session passes one in.
+        self.housekeeping = housekeeping or Housekeeping(handle, timeout=handle.spec.timeout)
+        self._owns_housekeeping = housekeeping is None
         self.policy = policy
         self.default_timeout = timeout
         token = uuid.uuid4().hex[:8]
@@ -83,7 +88,7 @@ class KAudit:
     def namespace(self) -> str:
         """A namespace of this test's own, created on first use."""
         name = f"kaudit-{self.token}"
-        actions.ensure_namespace(self.client, name)
+        self.housekeeping.ensure_namespace(name)
         return name
 
     # -- actions ---------------------------------------------------------------------------
@@ -92,9 +97,22 @@ class KAudit:
         return self.client if as_user is None else self.client_for(as_user, groups)
 
     def ensure_namespace(self, name: str) -> str:
-        """Create namespace ``name`` as admin unless it exists; return its name."""
-        actions.ensure_namespace(self.client, name)
+        """Make namespace ``name`` ready for use unless it is; return its name.
+
+        Done by the plugin's housekeeping client, so none of it appears among this test's
+        events, and only once per cluster: it exists, with its ``default`` ServiceAccount.
+        """
+        self._forget_deleted_namespaces()
+        self.housekeeping.ensure_namespace(name)
         return name
+
+    def _forget_deleted_namespaces(self) -> None:
+        """Namespaces this test deleted must be made ready again before the next use."""
+        for sent in self.ids.sent.values():
+            parts = sent.path.split("?", 1)[0].strip("/").split("/")
+            if sent.method == "DELETE" and parts[:3] == ["api", "v1", "namespaces"] \
+                    and len(parts) == 4:
+                self.housekeeping.forget(parts[3])
 
     def create_pod(self, name: str, namespace: str | None = None, *, as_user: str | None = None,
                    groups: Sequence[str] = (), **kwargs: Any) -> Any:
@@ -181,7 +199,8 @@ class KAudit:
             return [e for e in self._events if e.audit_id.startswith(prefix)]
         if scope == "window":
             barrier = self._barrier_ids.prefix
-            return [e for e in self._events if not e.audit_id.startswith(barrier)]
+            return [e for e in self._events if not e.audit_id.startswith(barrier)
+                    and not Housekeeping.owns(e.audit_id)]
         raise ValueError(f"scope must be 'test' or 'window', not {scope!r}")
 
     def events(self, *, scope: str = "test", **filters: Any) -> list[AuditEvent]:
@@ -344,8 +363,11 @@ class KAudit:
 
     def close(self) -> None:
         """Release clients and the log cursor."""
+        self._forget_deleted_namespaces()
         for api in self._clients:
             api.close()  # type: ignore[no-untyped-call]
+        if self._owns_housekeeping:
+            self.housekeeping.close()
         self._log.close()
 
     def __repr__(self) -> str:

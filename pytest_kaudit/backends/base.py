@@ -80,6 +80,10 @@ class ClusterHandle:
     log_is_mixed: bool = False
     #: True when the policy in force carries the barrier rule (see BARRIER_USER).
     has_barrier_rule: bool = False
+    #: True when a controller (kube-controller-manager's ServiceAccount controller) creates
+    #: each namespace's ``default`` ServiceAccount, so the plugin waits for it; False where
+    #: none runs (the local backend), and the plugin then creates it itself.
+    service_account_controller: bool = True
     workdir: Path | None = None     # private 0700 directory owned by this cluster, if any
     details: dict[str, str] = field(default_factory=dict)  # backend-specific, for reports
 

@@ -78,7 +78,7 @@ def test_wrong_level_names_the_rule_and_its_level(wrong_run: Run) -> None:
         f"E*policy prediction: rules[[]1[]] ({BRIEF}:*) applies to GET /api/v1/namespaces/kaudit-*/secrets/s1 by kaudit-admin (auditID kaudit-*), so Metadata",
         "E*omitted stages: RequestReceived",
         "E*problems:",
-        "E*request kaudit-*-3 (get secrets) logged at Metadata, expected RequestResponse",
+        "E*request kaudit-*-2 (get secrets) logged at Metadata, expected RequestResponse",
     ])
 
 

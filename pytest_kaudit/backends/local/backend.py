@@ -94,6 +94,11 @@ def apiserver_flags(
     if not has_default_route():
         flags["advertise-address"] = "127.0.0.1"
         flags["endpoint-reconciler-type"] = "none"
+    enabled = user_flags.get("enable-admission-plugins", "").split(",")
+    if "ServiceAccount" in enabled and "disable-admission-plugins" not in user_flags:
+        # the user wants it (the apiserver refuses a plugin both enabled and disabled); the
+        # plugin's housekeeping then creates each namespace's `default` ServiceAccount
+        del flags["disable-admission-plugins"]
     flags.update(user_flags)
     return flags
 
@@ -246,6 +251,7 @@ class LocalBackend:
             spec=spec,
             mint_credentials=pki.issue_client,
             has_barrier_rule=has_barrier,
+            service_account_controller=False,  # no kube-controller-manager runs here
             workdir=workdir,
             details={
                 "apiserver": f"{binaries.apiserver} ({binaries.version_text})",
