@@ -124,19 +124,11 @@ def _split_args(
     """Flag name -> raw value; reports what pflag/cobra would reject while parsing."""
     values: dict[str, str] = {}
     if isinstance(flags, Mapping):
-        for key, value in flags.items():
-            raw = "true" if value is True else "false" if value is False else str(value)
-            key = str(key)
-            if key.startswith("--"):
-                key = key[2:]
-            elif key.startswith("-") and len(key) > 1:
-                _single_dash(f"{key}={raw}", out, None)
-                continue
-            values[key.split("=", 1)[0]] = raw
-        return values
-    args = [a if isinstance(a, FlagArg) else FlagArg(str(a)) for a in flags]
-    if args and not args[0].text.startswith("-") and _is_program(args[0].text):
-        args = args[1:]
+        args = [FlagArg(_mapping_arg(str(key), value)) for key, value in flags.items()]
+    else:
+        args = [a if isinstance(a, FlagArg) else FlagArg(str(a)) for a in flags]
+        if args and not args[0].text.startswith("-") and _is_program(args[0].text):
+            args = args[1:]
     positional: list[FlagArg] = []
     i = 0
     while i < len(args):
@@ -183,6 +175,12 @@ def _split_args(
                 f'"kube-apiserver" does not take any arguments, got [{quoted}]',
                 hint="every setting is a --flag=value pair", line=positional[0].line)
     return values
+
+
+def _mapping_arg(key: str, value: Any) -> str:
+    """``{name: value}`` as the argv element it stands for; a dash written in ``name`` stays."""
+    raw = "true" if value is True else "false" if value is False else str(value)
+    return f"{key}={raw}" if key.startswith("-") else f"--{key}={raw}"
 
 
 def _is_program(word: str) -> bool:

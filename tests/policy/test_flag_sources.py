@@ -248,3 +248,16 @@ def test_ordinary_paths_are_not_odd() -> None:
                                "tls-cert-file": "/etc/pki/apiserver+1.crt",
                                "audit-log-path": "-"})
     assert [p.code for p in problems] == []
+
+
+def test_mapping_form_follows_the_same_rules() -> None:
+    """The plugin validates ``{name: value}`` flags; dashes written in a name are kept."""
+    problems = validate_flags({"-allow-privileged": True, "---audit-log-maxage": "3",
+                               "audit-policy-file": "/etc/k8s/audit;.yaml",
+                               "audit-log-path": "-"})
+    assert [(p.severity, p.code, p.field) for p in problems] == [
+        ("error", "single-dash-flag", "-allow-privileged"),
+        ("error", "flag-syntax", ""),
+        ("warning", "odd-flag-path", "--audit-policy-file"),
+    ]
+    assert problems[1].message == "bad flag syntax: ---audit-log-maxage=3"
