@@ -44,6 +44,8 @@ __all__ = [
 MAX_FLAGS_FILE_BYTES = 1024 * 1024
 #: YAML aliases allowed in a flags file; manifests and kubeadm configs use none.
 MAX_YAML_ALIASES = 100
+#: YAML nesting allowed; a kind config, the deepest form, nests about ten levels.
+MAX_YAML_DEPTH = 100
 #: Skipped lines reported one by one; the rest are counted in one last note.
 MAX_SKIP_NOTES = 10
 
@@ -141,6 +143,12 @@ def read_flag_source(text: str, source: str | None = None) -> FlagSource:
         form = _read_structured(docs, reader)
         if form is not None:
             return reader.done(form)
+        kinds = [k for d in docs if (k := _scalar(_get(d, "kind")))]
+        if kinds:
+            raise FlagSourceError(
+                f"a YAML document of kind {kinds[0]} with no kube-apiserver command line "
+                "(expected a Pod or workload running kube-apiserver, a kubeadm "
+                "ClusterConfiguration or a kind Cluster config)")
     lines = text.splitlines()
     if any(_EXEC_START_RE.match(line) for line in lines):
         _read_systemd(lines, reader)
@@ -158,9 +166,11 @@ def read_flag_source(text: str, source: str | None = None) -> FlagSource:
 # -- YAML forms ---------------------------------------------------------------------------------
 
 class _BoundedLoader(yaml.SafeLoader):
-    """A composing loader that refuses alias-heavy input instead of expanding it."""
+    """A composing loader that refuses alias-heavy or deeply nested input instead of working
+    on it without bound."""
 
     aliases = 0
+    depth = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(AliasEvent):
@@ -169,14 +179,21 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise FlagSourceError(
                     f"more than {MAX_YAML_ALIASES} YAML aliases: refused (a manifest or kubeadm "
                     "config needs none)")
-        node: Node | None = super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise FlagSourceError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep: refused")
+        try:
+            node: Node | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
         return node
 
 
 def _compose(text: str) -> tuple[list[Node] | None, str]:
     """The YAML documents as nodes (they keep line numbers), or None and why it is not YAML."""
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         docs: list[Node] = []
         while loader.check_node():
             node = loader.get_node()
@@ -190,7 +207,8 @@ def _compose(text: str) -> tuple[list[Node] | None, str]:
     except yaml.YAMLError as exc:
         return None, str(exc)
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _get(node: Node | None, key: str) -> Node | None:

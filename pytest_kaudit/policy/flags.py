@@ -239,7 +239,7 @@ def _go_parse_int(raw: str) -> int:
     """``strconv.ParseInt(s, 0, 64)``: decimal, 0x, 0o, 0b, leading-0 octal, underscores."""
     text = raw
     sign = 1
-    if text[:1] in "+-":
+    if text[:1] in ("+", "-"):
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     base = 10
@@ -252,15 +252,23 @@ def _go_parse_int(raw: str) -> int:
         base, text = 8, text[2:]
     elif len(text) > 1 and text.startswith("0"):
         base, text = 8, text[1:]
-    if not text or text.startswith("_") or text.endswith("_") or "__" in text:
+    if (not text or text != text.strip() or text.startswith("_") or text.endswith("_")
+            or "__" in text):
         raise ValueError(raw)
     return sign * int(text.replace("_", ""), base)
+
+
+def _go_parse_float(raw: str) -> float:
+    """``strconv.ParseFloat(s, 64)`` for decimal text: no spaces, no underscores."""
+    if raw != raw.strip() or "_" in raw:
+        raise ValueError(raw)
+    return float(raw)
 
 
 #: Numeric flag kinds: the parser and the Go function named in its error message.
 _NUMBER_PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "int": (_go_parse_int, "ParseInt"),
-    "float": (float, "ParseFloat"),
+    "float": (_go_parse_float, "ParseFloat"),
 }
 
 

@@ -261,3 +261,46 @@ def test_mapping_form_follows_the_same_rules() -> None:
         ("warning", "odd-flag-path", "--audit-policy-file"),
     ]
     assert problems[1].message == "bad flag syntax: ---audit-log-maxage=3"
+
+
+def test_deep_nesting_and_bad_characters_are_refused_or_read() -> None:
+    with pytest.raises(FlagSourceError, match="nested more than 100 levels"):
+        read_flag_source("[" * 100_000)
+    with pytest.raises(FlagSourceError, match="kind ConfigMap with no kube-apiserver"):
+        read_flag_source("apiVersion: v1\nkind: ConfigMap\n")
+    assert read_flag_source("--v=2 \x00\n").form == "flags"  # not YAML: read as words
+
+
+SEEDS = [
+    "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command:\n"
+    "    - kube-apiserver\n    - --audit-log-path=/a\n    - -allow-privileged=true\n",
+    "[Service]\nExecStart=/usr/bin/kube-apiserver \\\n  --audit-log-path=/a \\\n  --v=2\n",
+    "kind: ClusterConfiguration\napiVersion: kubeadm.k8s.io/v1beta4\napiServer:\n  extraArgs:\n"
+    "  - name: audit-log-maxage\n    value: '3'\n",
+    "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nkubeadmConfigPatches:\n- |\n"
+    "  kind: ClusterConfiguration\n  apiServer:\n    extraArgs:\n      v: '2'\n",
+    "--audit-log-path /a --audit-log-maxage\n# c\n......\n",
+]
+
+
+def test_mutated_inputs_never_raise_anything_but_a_clear_refusal() -> None:
+    """Random edits of every form: reading either refuses with FlagSourceError or yields argv
+    that validate_flags judges without raising."""
+    import random
+
+    rng = random.Random(20261130)
+    alphabet = "-=:\\'\"[]{}#;$&|*. \n\tabc/0"
+    for _ in range(400):
+        text = list(rng.choice(SEEDS))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(text) + 1)
+            if rng.random() < 0.5 and text:
+                del text[min(at, len(text) - 1)]
+            else:
+                text.insert(at, rng.choice(alphabet))
+        try:
+            source = read_flag_source("".join(text), "fuzz")
+        except FlagSourceError:
+            continue
+        for problem in validate_flags(source):
+            assert problem.message

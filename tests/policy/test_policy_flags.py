@@ -64,6 +64,15 @@ def errors(flags: dict[str, str], version: str | None = None) -> list[str]:
          ['invalid argument "5" for "--audit-log-batch-max-wait" flag: time: invalid duration '
           '"5"']),
         ({"audit-log-max-age": "30"}, None, ["unknown flag: --audit-log-max-age"]),
+        ({"audit-log-maxage": ""}, None,
+         ['invalid argument "" for "--audit-log-maxage" flag: strconv.ParseInt: parsing "": '
+          'invalid syntax']),
+        ({"audit-log-maxage": " 30"}, None,
+         ['invalid argument " 30" for "--audit-log-maxage" flag: strconv.ParseInt: parsing '
+          '" 30": invalid syntax']),
+        ({"audit-log-batch-throttle-qps": "1_0"}, None,
+         ['invalid argument "1_0" for "--audit-log-batch-throttle-qps" flag: strconv.ParseFloat: '
+          'parsing "1_0": invalid syntax']),
         ({"audit-log-mode": "x", "audit-log-path": ""}, None, []),  # backend disabled
     ],
 )
