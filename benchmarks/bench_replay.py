@@ -1,13 +1,23 @@
-"""Benchmark ``kaudit replay``: throughput (MB/s) and peak memory on a generated audit log.
+"""Benchmark ``kaudit replay`` against a plain ``json.loads`` line loop, side by side.
 
-Generates a realistic log (JSON lines in the apiserver's key order, a mix of Metadata events,
-watches, 401s, non-resource requests and Request/RequestResponse events with bodies, many
-distinct object names and users) of ``--size-mb`` megabytes in a temporary directory, replays
-it in a fresh child process under a candidate policy, prints MB/s and the child's peak RSS,
-and deletes the log. Run at two sizes to see that memory does not grow with the log::
+Generates a realistic audit log (JSON lines in the apiserver's key order: Metadata events,
+watches, 401s, non-resource requests, Request/RequestResponse events with bodies, many
+distinct object names and users) of ``--size-mb`` megabytes in a temporary directory. Then,
+for ``--rounds`` rounds, runs each reader below in a fresh child process, in turn, on the same
+file, and prints the medians of wall time and CPU time (user + system, workers included),
+MB/s, the ratio to the ``json.loads`` loop, and peak RSS:
 
-    python benchmarks/bench_replay.py                 # 1 GB
-    python benchmarks/bench_replay.py --size-mb 100
+- ``json.loads``: ``for line in file: json.loads(line)`` (the baseline; decides nothing);
+- ``orjson.loads`` and ``msgspec`` (untyped): the same loop with the two fast JSON libraries;
+- ``msgspec record``: the loop with replay's typed record decoder (only the fields it needs);
+- ``replay 1 process`` and ``replay N processes``: the whole replay, policy decisions and
+  statistics included, serial and split across processes.
+
+Finally replay runs once more on the first tenth of the log, to show that peak memory does
+not grow with the log. The log is deleted at the end (``--keep`` keeps it)::
+
+    python benchmarks/bench_replay.py                 # 300 MB, 3 rounds
+    python benchmarks/bench_replay.py --size-mb 1000 --rounds 5
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ import json
 import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,79 +221,157 @@ def generate(path: Path, size_mb: int, seed: int = 1) -> int:
     return lines
 
 
-def child(log: str, policy_path: str) -> None:
-    """Replay in this (fresh) process and print a JSON result line."""
-    from pytest_kaudit.cli.base import load_policy
-    from pytest_kaudit.cli.replay import replay_paths
+#: Reader name -> child mode, in the order they run within a round.
+READERS = {
+    "json.loads": "json",
+    "orjson.loads": "orjson",
+    "msgspec (untyped)": "msgspec",
+    "msgspec record": "record",
+    "replay, 1 process": "replay1",
+    "replay, N processes": "replayN",
+}
 
-    policy = load_policy(policy_path)
+
+def child(mode: str, log: str, policy_path: str) -> None:
+    """Read ``log`` the way ``mode`` says, in this fresh process; print one JSON result line."""
+    import functools
+
+    events = 0
     start = time.perf_counter()
-    report = replay_paths(policy, [log])
+    cpu0 = os.times()
+    if mode in ("json", "orjson", "msgspec"):
+        if mode == "json":
+            loads = json.loads
+        elif mode == "orjson":
+            import orjson
+
+            loads = orjson.loads
+        else:
+            import msgspec
+
+            loads = msgspec.json.Decoder().decode
+        start, cpu0 = time.perf_counter(), os.times()
+        with open(log, "rb") as fh:
+            for line in fh:
+                loads(line)
+                events += 1
+    elif mode == "record":
+        from pytest_kaudit.replay.records import decode_record
+
+        start, cpu0 = time.perf_counter(), os.times()
+        with open(log, "rb", buffering=1 << 20) as fh:
+            for line in iter(functools.partial(fh.readline, 1 << 27), b""):
+                decode_record(line)
+                events += 1
+    else:
+        from pytest_kaudit.cli.base import load_policy
+        from pytest_kaudit.replay import replay_paths
+
+        policy = load_policy(policy_path)
+        start, cpu0 = time.perf_counter(), os.times()
+        report = replay_paths(policy, [log], jobs=1 if mode == "replay1" else None)
+        events = report.events
     elapsed = time.perf_counter() - start
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "seconds": elapsed,
-                "bytes": report.bytes_before,
-                "events": report.events,
-                "requests": report.requests,
-                "peak_rss_mb": rss_kb / 1024,
-                "warnings": report.warning_count,
-            }
-        )
+    cpu1 = os.times()
+    cpu = sum(cpu1[:4]) - sum(cpu0[:4])  # user + system, of this process and its workers
+    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    print(json.dumps({"seconds": elapsed, "cpu": cpu, "events": events, "rss_mb": rss_kb / 1024}))
+
+
+def _run_child(mode: str, log: Path, policy: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(log), str(policy)],
+        check=True, capture_output=True, text=True,
     )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _prefix(log: Path, dest: Path, fraction: float) -> None:
+    """Copy the first ``fraction`` of ``log`` (whole lines) to ``dest``."""
+    limit = int(log.stat().st_size * fraction)
+    with log.open("rb") as src, dest.open("wb") as out:
+        copied = 0
+        for line in src:
+            if copied >= limit:
+                break
+            out.write(line)
+            copied += len(line)
+
+
+def _available(mode: str) -> bool:
+    module = {"orjson": "orjson", "msgspec": "msgspec"}.get(mode)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate, replay in a child process, report, clean up."""
+    """Generate, read it every way in child processes, report medians, clean up."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--size-mb", type=int, default=1000, help="Log size to generate in MB (default: 1000)"
+        "--size-mb", type=int, default=300, help="Log size to generate in MB (default: 300)"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds to take medians over")
     parser.add_argument("--seed", type=int, default=1, help="Random seed for the generated log")
     parser.add_argument(
         "--keep", action="store_true", help="Keep the generated log (prints its path)"
     )
-    parser.add_argument("--child", nargs=2, metavar=("LOG", "POLICY"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "LOG", "POLICY"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    tmp = tempfile.mkdtemp(prefix="kaudit-bench-")
-    log = Path(tmp) / "audit.log"
-    policy = Path(tmp) / "policy.yaml"
+    tmp = Path(tempfile.mkdtemp(prefix="kaudit-bench-"))
+    log, small, policy = tmp / "audit.log", tmp / "small.log", tmp / "policy.yaml"
     try:
         policy.write_text(POLICY)
         t0 = time.perf_counter()
         lines = generate(log, args.size_mb, args.seed)
-        gen = time.perf_counter() - t0
         size = log.stat().st_size
-        print(f"generated {size / 1e6:.0f} MB, {lines:,} lines in {gen:.1f}s ({log})", flush=True)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(log), str(policy)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        mbps = result["bytes"] / 1e6 / result["seconds"]
-        print(
-            f"replay: {result['bytes'] / 1e6:.0f} MB, {result['events']:,} events, "
-            f"{result['requests']:,} requests in {result['seconds']:.1f}s = {mbps:.0f} MB/s "
-            f"({result['events'] / result['seconds']:,.0f} events/s); "
-            f"peak RSS {result['peak_rss_mb']:.0f} MB "
-            f"(cpus: {os.cpu_count()})"
-        )
+        print(f"generated {size / 1e6:.0f} MB, {lines:,} lines in "
+              f"{time.perf_counter() - t0:.1f}s ({log})", flush=True)
+        print(f"cpus: {os.cpu_count()}, load average before: "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        readers = {name: mode for name, mode in READERS.items() if _available(mode)}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in readers}
+        for round_no in range(1, args.rounds + 1):
+            for name, mode in readers.items():
+                results[name].append(_run_child(mode, log, policy))
+            print(f"round {round_no}/{args.rounds} done", flush=True)
+        base_wall = statistics.median(r["seconds"] for r in results["json.loads"])
+        base_cpu = statistics.median(r["cpu"] for r in results["json.loads"])
+        print(f"\nmedians of {args.rounds} rounds on {size / 1e6:.0f} MB "
+              f"({results['json.loads'][0]['events']:,.0f} lines):")
+        print(f"{'reader':<22}{'wall s':>8}{'MB/s':>8}{'× json':>8}{'cpu s':>8}"
+              f"{'× json':>8}{'peak RSS':>10}")
+        for name, runs in results.items():
+            wall = statistics.median(r["seconds"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
+            rss = statistics.median(r["rss_mb"] for r in runs)
+            print(f"{name:<22}{wall:>8.2f}{size / 1e6 / wall:>8.0f}{base_wall / wall:>8.2f}"
+                  f"{cpu:>8.2f}{base_cpu / cpu:>8.2f}{rss:>8.0f} MB")
+        _prefix(log, small, 0.1)
+        tenth = _run_child("replay1", small, policy)
+        full = statistics.median(r["rss_mb"] for r in results["replay, 1 process"])
+        print(f"\npeak RSS of replay (1 process): {tenth['rss_mb']:.0f} MB on "
+              f"{small.stat().st_size / 1e6:.0f} MB, {full:.0f} MB on {size / 1e6:.0f} MB")
+        print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         if args.keep:
             print(f"kept {log}")
+            small.unlink(missing_ok=True)
+            policy.unlink(missing_ok=True)
         else:
-            for p in (log, policy):
-                p.unlink(missing_ok=True)
-            os.rmdir(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -84,11 +84,12 @@ def _feed_parallel(replayer: Replayer, path: str, jobs: int) -> None:
     parts = line_aligned_parts(path, jobs)
     replayer.report.files.append(path)
     results = _run_workers(replayer.policy, path, parts, replayer.max_line_bytes)
+    before = replayer.event_count()
     offset = 0
     for part in results:
         replayer.merge(part, line_offset=offset)
         offset += part.lines
-    if not any(part.report.events for part in results):
+    if replayer.event_count() == before:
         replayer.warn(path, None, "no audit events")
 
 
@@ -137,7 +138,7 @@ def _replay_part(
         fd, stream = open_part(path, start, end)
         try:
             replayer = Replayer(policy, max_line_bytes=max_line_bytes)
-            lines, _ = replayer.consume(path, stream)
+            lines = replayer.consume(path, stream)
         finally:
             os.close(fd)
         send.send(replayer.part_result(lines))

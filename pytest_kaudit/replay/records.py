@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -22,6 +22,15 @@ from pytest_kaudit.policy.model import Level, Stage
 #: The apiserver's own spelling of each level and stage, from the enums.
 LEVEL_OF: Final[Mapping[str, Level]] = {level.value: level for level in Level}
 STAGE_OF: Final[Mapping[str, Stage]] = {stage.value: stage for stage in Stage}
+
+if TYPE_CHECKING:
+    LevelName = str
+    StageName = str
+else:
+    # Decoded as literals, msgspec checks the value in C and hands back the one shared string
+    # object of each spelling: hashed once, compared by identity in the per-line counters.
+    LevelName = Literal[tuple(LEVEL_OF)]
+    StageName = Literal[tuple(STAGE_OF)]
 
 _NO_BODY: Final = msgspec.Raw(b"")
 
@@ -47,13 +56,13 @@ class ObjectRefRecord(msgspec.Struct, frozen=True, gc=False):
 class EventRecord(msgspec.Struct, kw_only=True, gc=False):
     """The fields of an ``audit.k8s.io`` Event that replay reads; the rest are skipped.
 
-    ``level`` and ``stage`` stay strings here (checked against :data:`LEVEL_OF` and
-    :data:`STAGE_OF` by :func:`decode_line`) because strings hash faster than enum members
+    ``level`` and ``stage`` stay strings here (the enums' values; :data:`LEVEL_OF` and
+    :data:`STAGE_OF` turn them into members) because strings hash faster than enum members
     in the per-line counters.
     """
 
-    level: str
-    stage: str
+    level: LevelName
+    stage: StageName
     audit_id: str = msgspec.field(name="auditID")
     verb: str = ""
     request_uri: str = msgspec.field(default="", name="requestURI")

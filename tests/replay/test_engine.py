@@ -136,5 +136,5 @@ def test_memory_is_bounded_by_classes_not_lines(tmp_path: Path) -> None:
     replayer = Replayer(load_policy(str(CLI_DATA / "policy-new.yaml")))
     with log.open("rb") as stream:
         replayer.feed(str(log), stream)
-    assert replayer.report.events == 5000
-    assert len(replayer._cache) == 1  # noqa: SLF001 - the bound is the point of the test
+    assert replayer.finish().events == 5000
+    assert len(replayer._decisions) == 1  # noqa: SLF001 - the bound is the point of the test
