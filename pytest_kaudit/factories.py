@@ -119,6 +119,20 @@ class PolicyCache:
                 lambda v: Policy.load(path, strict=self.strict, target_version=v))
         return self._cache[key]
 
+    def for_version(self, policy: Policy, version: Version) -> Policy:
+        """``policy`` as the apiserver of ``version`` reads it (its predictions follow it).
+
+        Collection accepted the policy for some version; the backend has since checked it
+        against its own, so this load succeeds. Read leniently, as that apiserver does.
+        """
+        if policy.target_version == version:
+            return policy
+        key = ("version", f"{version}:{policy.text}")
+        if key not in self._cache:
+            self._cache[key] = Policy.from_yaml(policy.text, source=policy.source,
+                                                strict=False, target_version=version)
+        return self._cache[key]
+
 
 def _located(where: str, load: Callable[[Version], Policy], *, has_lines: bool) -> Policy:
     """Load an inline policy; its problems name the marker and test instead of a file.
@@ -328,7 +342,8 @@ def kaudit_fixture(request: pytest.FixtureRequest, pool: ClusterPool, cfg: Kaudi
         failure = str(exc)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
-    kaudit = KAudit(handle, policy=spec.policy, test_name=request.node.nodeid,
+    policy = policies.for_version(spec.policy, handle.version) if spec.policy else None
+    kaudit = KAudit(handle, policy=policy, test_name=request.node.nodeid,
                     timeout=cfg.timeout, housekeeping=pool.housekeeping(handle))
     request.node.stash[KAUDIT_KEY] = kaudit
     try:
