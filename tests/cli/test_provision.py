@@ -126,6 +126,14 @@ def test_fresh_virtualenv_outside_the_repo(assets: Path, tmp_path: Path) -> None
     where = subprocess.run([str(python), "-c", "import pytest_kaudit; print(pytest_kaudit.__file__)"],
                            capture_output=True, text=True, check=True, cwd=work).stdout.strip()
     assert where.startswith(str(venv)), where
+    hint = subprocess.run(
+        [str(python), "-c", "from pytest_kaudit.backends.local.binaries import find_binary\n"
+         "try:\n    find_binary('kube-apiserver', None, env={'PATH': '/nonexistent'})\n"
+         "except Exception as exc:\n    print(exc)\n"],
+        capture_output=True, text=True, check=True, cwd=work, env=_env(KAUDIT_CACHE_DIR=str(cache)),
+    ).stdout
+    assert "run `kaudit provision`" in hint
+    assert "clusters/local/provision" not in hint  # an installed package has no checkout script
 
     provision = subprocess.run(
         [str(venv / "bin" / "kaudit"), "provision"],
