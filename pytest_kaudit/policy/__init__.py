@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pytest_kaudit.policy.flags import validate_flags
 from pytest_kaudit.policy.lint import LINTS, Lint, lint_policy
-from pytest_kaudit.policy.model import Decision, GroupResources, Level, Policy, PolicyRule, Stage
+from pytest_kaudit.policy.model import (
+    Decision,
+    GroupResources,
+    IgnoredDocument,
+    Level,
+    Policy,
+    PolicyRule,
+    Stage,
+    parse_level,
+    parse_stage,
+)
 from pytest_kaudit.policy.problems import Problem
 from pytest_kaudit.policy.request import RequestAttributes
 from pytest_kaudit.policy.validate import apiserver_error_text
@@ -18,6 +28,7 @@ __all__ = [
     "LINTS",
     "Decision",
     "GroupResources",
+    "IgnoredDocument",
     "Level",
     "Lint",
     "Policy",
@@ -27,6 +38,8 @@ __all__ = [
     "Stage",
     "apiserver_error_text",
     "lint_policy",
+    "parse_level",
+    "parse_stage",
     "parse_version",
     "validate_flags",
 ]
