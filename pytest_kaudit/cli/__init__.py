@@ -64,9 +64,19 @@ class _Parser(argparse.ArgumentParser):
 
 def _builtin_commands() -> None:
     # Imported lazily so `kaudit --help` stays fast and import errors name the command.
-    from pytest_kaudit.cli import check, diff, explain, kind_config, lint, provision, replay
+    from pytest_kaudit.cli import (
+        check,
+        diff,
+        explain,
+        kind_config,
+        lint,
+        provision,
+        replay,
+        scaffold,
+        verify,
+    )
 
-    for module in (lint, explain, diff, replay, kind_config, check, provision):
+    for module in (lint, explain, diff, replay, kind_config, check, provision, scaffold, verify):
         if not any(c.name == module.COMMAND.name for c in COMMANDS):
             COMMANDS.append(module.COMMAND)
 
