@@ -6,7 +6,16 @@ import pytest
 from policy_helpers import FIXTURES, policy
 
 import pytest_kaudit.policy as api
-from pytest_kaudit.policy import Decision, Level, Policy, Problem, Stage, parse_version
+from pytest_kaudit.policy import (
+    Decision,
+    Level,
+    Policy,
+    Problem,
+    Stage,
+    parse_level,
+    parse_stage,
+    parse_version,
+)
 
 
 def test_level_order_and_str() -> None:
@@ -95,3 +104,33 @@ def test_policy_layer_imports_no_pytest() -> None:
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("RequestComplete", "did you mean 'ResponseComplete'?)"),
+        ("RequestStarted", "did you mean 'RequestReceived'?)"),
+        ("responsecomplete", "did you mean 'ResponseComplete'?)"),
+        ("Bogus", "(choose from RequestReceived, ResponseStarted, ResponseComplete, Panic)"),
+    ],
+)
+def test_parse_stage_lists_the_stages_and_the_likely_one(value: str, expected: str) -> None:
+    with pytest.raises(ValueError, match="^stage: invalid choice: ") as info:
+        parse_stage(value)
+    assert str(info.value).endswith(expected)
+    assert "RequestReceived, ResponseStarted, ResponseComplete, Panic" in str(info.value)
+
+
+def test_parse_level_is_exact_and_helpful() -> None:
+    assert parse_level("Metadata") is Level.METADATA
+    assert parse_level(Level.NONE) is Level.NONE
+    assert parse_stage(Stage.PANIC) is Stage.PANIC
+    with pytest.raises(ValueError) as info:
+        parse_level("Everything", "logged(level=...)")
+    assert str(info.value) == ("logged(level=...): invalid choice: 'Everything' (choose from "
+                               "None, Metadata, Request, RequestResponse)")
+    with pytest.raises(ValueError, match="did you mean 'Metadata'"):
+        parse_level("metadata")
+    with pytest.raises(ValueError, match="invalid choice: 5 "):
+        parse_level(5)
