@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import EXIT_OK, CliError, Streams, load_policy, read_text
@@ -33,57 +34,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, streams: Streams) -> int:
     from pytest_kaudit.backends.base import ClusterSpec
     from pytest_kaudit.backends.kind_config import (
-        apiserver_args,
         build_kind_config,
         default_cluster_name,
         dump_kind_config,
         host_dirs,
-        node_image_version,
         render_policy,
         review_kind_config,
     )
-    from pytest_kaudit.backends.kind_schema import KindConfigError, image_problem, load_kind_config
-    from pytest_kaudit.policy.flags import validate_flags
 
     policy = load_policy(args.policy)
-    flags: dict[str, str] = {}
-    for item in args.flag:
-        if "=" not in item:
-            raise CliError(f"--flag {item!r} is not NAME=VALUE")
-        name, value = item.split("=", 1)
-        flags[name.removeprefix("--")] = value
-    if args.node_image is not None:
-        reason = image_problem(args.node_image)
-        if reason:
-            raise CliError(f"--node-image: {reason}")
-    target = node_image_version(args.node_image)
-    in_force = apiserver_args(flags, audit=True)  # with kaudit's log path, as the node runs them
-    refused = [
-        p for p in validate_flags(in_force, target_version=target) if p.severity == "error"
-    ]
-    if refused:
-        raise CliError(
-            "kube-apiserver would refuse these flags:\n"
-            + "\n".join(f"  --flag {p.field.removeprefix('--')}: {p.message}"
-                        + (f" ({p.hint})" if p.hint else "") for p in refused)
-        )
-    base = None
-    text = None
-    if args.base_config:
-        text = read_text(args.base_config, "kind config")
-        try:
-            base = load_kind_config(text, args.base_config)
-        except KindConfigError as exc:
-            first = exc.problems[0]
-            if first.code == "yaml":  # the message users of earlier releases know
-                where = f" line {first.line}" if first.line is not None else ""
-                raise CliError(
-                    f"kind config {args.base_config!r}{where}: {first.message}"
-                ) from None
-            raise CliError(
-                f"kind config {args.base_config!r} is not a config kind accepts:\n"
-                + "\n".join(f"  {p}" for p in exc.problems)
-            ) from None
+    flags = _checked_flags(args.flag, args.node_image)
+    base, text = _load_base(args.base_config) if args.base_config else (None, None)
     spec = ClusterSpec(policy=policy, flags=flags)
     host_dir = Path(args.host_dir).resolve()
     dirs = host_dirs(host_dir)
@@ -112,6 +73,55 @@ def _run(args: argparse.Namespace, streams: Streams) -> int:
         streams.warn(f"wrote {written}")
     streams.out.write(dump_kind_config(config))
     return EXIT_OK
+
+
+def _checked_flags(items: list[str], node_image: str | None) -> dict[str, str]:
+    """``--flag`` values as the apiserver gets them; what kube-apiserver refuses is an error."""
+    from pytest_kaudit.backends.kind_config import apiserver_args, node_image_version
+    from pytest_kaudit.backends.kind_schema import image_problem
+    from pytest_kaudit.policy.flags import validate_flags
+
+    flags: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--flag {item!r} is not NAME=VALUE")
+        name, value = item.split("=", 1)
+        flags[name.removeprefix("--")] = value
+    if node_image is not None:
+        reason = image_problem(node_image)
+        if reason:
+            raise CliError(f"--node-image: {reason}")
+    in_force = apiserver_args(flags, audit=True)  # with kaudit's log path, as the node runs them
+    refused = [
+        p
+        for p in validate_flags(in_force, target_version=node_image_version(node_image))
+        if p.severity == "error"
+    ]
+    if refused:
+        raise CliError(
+            "kube-apiserver would refuse these flags:\n"
+            + "\n".join(f"  --flag {p.field.removeprefix('--')}: {p.message}"
+                        + (f" ({p.hint})" if p.hint else "") for p in refused)
+        )
+    return flags
+
+
+def _load_base(path: str) -> tuple[dict[str, Any], str]:
+    """The user's kind config, decoded as strictly as kind does, and its text."""
+    from pytest_kaudit.backends.kind_schema import KindConfigError, load_kind_config
+
+    text = read_text(path, "kind config")
+    try:
+        return load_kind_config(text, path), text
+    except KindConfigError as exc:
+        first = exc.problems[0]
+        if first.code == "yaml":  # the message users of earlier releases know
+            where = f" line {first.line}" if first.line is not None else ""
+            raise CliError(f"kind config {path!r}{where}: {first.message}") from None
+        raise CliError(
+            f"kind config {path!r} is not a config kind accepts:\n"
+            + "\n".join(f"  {p}" for p in exc.problems)
+        ) from None
 
 
 def _write_dirs(host_dir: Path, policy_text: str) -> Path:
