@@ -426,7 +426,7 @@ def _parse_json(text: str) -> _Parsed | None:
 
     try:
         value = json.loads(text, object_pairs_hook=pairs)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return _Parsed(value, duplicates=[(p, 0, 0) for p, _, _ in duplicates])
 
@@ -895,8 +895,11 @@ def load_object(
     try:
         text = yaml.dump(value, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
         lines = _lines_of_dump(text)
-    except yaml.YAMLError:
-        text = json.dumps(value, indent=2, default=repr)
+    except (yaml.YAMLError, RecursionError):
+        try:
+            text = json.dumps(value, indent=2, default=repr)
+        except (ValueError, RecursionError):  # nested too deep, or recursive
+            text = ""
         lines = {}
     parsed = _Parsed(value, lines=lines)
     return _load_parsed(parsed, text, source=source, strict=strict, version=version)
