@@ -279,6 +279,7 @@ def build_kind_config(
     nodes = config.setdefault("nodes", [])
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
         raise ValueError("base kind config: nodes must be a list of mappings")
+    nodes[:] = _unshared(nodes)
     controls = [n for n in nodes if n.get("role", "control-plane") == "control-plane"]
     if not controls:
         controls = [{"role": "control-plane"}]
@@ -291,7 +292,9 @@ def build_kind_config(
             continue
         where = f"base kind config nodes[{index}]"
         node.setdefault("role", "control-plane")
-        mounts = node.setdefault("extraMounts", [])
+        mounts = node["extraMounts"] = list(node.get("extraMounts") or [])  # ours, not shared
+        if not all(isinstance(m, Mapping) for m in mounts):
+            raise ValueError(f"{where}: extraMounts must be a list of mappings")
         taken = {m.get("containerPath") for m in mounts}
         clash = taken & {NODE_POLICY_DIR, NODE_LOG_DIR}
         if clash:
@@ -301,6 +304,18 @@ def build_kind_config(
         volumes = _user_volumes(config, index, kubeadm_version)
         node["kubeadmConfigPatches"] = [*own, cluster_patch(flags, audit=audit, volumes=volumes)]
     return config
+
+
+def _unshared(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per node: a YAML alias (``- *node``) makes several entries one object."""
+    seen: set[int] = set()
+    unique = []
+    for node in nodes:
+        if id(node) in seen:
+            node = copy.deepcopy(node)
+        seen.add(id(node))
+        unique.append(node)
+    return unique
 
 
 def _patch_list(section: Mapping[str, Any], key: str, where: str) -> list[str]:

@@ -582,3 +582,20 @@ def test_kind_double_model_and_preflight_agree_on_v1beta4_name_merging() -> None
     assert ours.args["audit-log-maxage"] == "7" and ours.args["audit-log-mode"] == "batch"
     assert "audit-log-compress" not in ours.args  # deleted by name (null value)
     assert ours.problems == []
+
+
+def test_nodes_written_with_yaml_aliases_each_get_their_own_mounts_and_patch() -> None:
+    text = (
+        "nodes:\n- &cp {role: control-plane, extraMounts: &m [{hostPath: /d, containerPath: /d}]}\n"
+        "- *cp\n- {role: worker, extraMounts: *m}\n"
+    )
+    config = build(IMAGES["1.31"], base=yaml.safe_load(text))
+    first, second, worker = config["nodes"]
+    assert first is not second
+    for node in (first, second):
+        assert [m["containerPath"] for m in node["extraMounts"]] == [
+            "/d", kc.NODE_POLICY_DIR, kc.NODE_LOG_DIR]
+        assert len(node["kubeadmConfigPatches"]) == 1
+    assert worker["extraMounts"] == [{"hostPath": "/d", "containerPath": "/d"}]
+    api = "kubeadm.k8s.io/v1beta3"
+    assert kc.check_kind_config(config, dirs=DIRS, kubeadm_version=api) == []
