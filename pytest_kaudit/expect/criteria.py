@@ -7,14 +7,14 @@ the same list.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pytest_kaudit._suggest import closest, did_you_mean, invalid_choice
+from pytest_kaudit._suggest import closest, did_you_mean
 from pytest_kaudit.events.model import AuditEvent
-from pytest_kaudit.policy.model import Level, Stage
+from pytest_kaudit.policy.model import Level, Stage, parse_level, parse_stage
 
 #: The filter names users may pass to ``events()`` / ``expect()``, in display order.
 FIELDS: tuple[str, ...] = (
@@ -47,39 +47,37 @@ def _show_expected(value: Any) -> str:
     return _show(value)
 
 
-def parse_enum(enum: type[Level] | type[Stage], value: Any, where: str) -> Any:
-    """``value`` as a member of ``enum``; a clear ValueError listing the members otherwise.
-
-    Spelling is exact, as in the apiserver: "metadata" is refused with a hint.
-    """
+def _user_value(parse: Callable[[object, str], Any], value: object, where: str) -> Any:
+    """``parse(value, where)`` with its ValueError raised from here, a frame pytest hides, so
+    the user's traceback ends in their own call."""
     __tracebackhide__ = True
-    if isinstance(value, enum):
-        return value
-    if isinstance(value, str) and value in enum._value2member_map_:
-        return enum(value)
-    raise ValueError(invalid_choice(where, value, [m.value for m in enum]))
+    try:
+        return parse(value, where)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
 
 
-def parse_level(value: Level | str, where: str) -> Level:
-    """A level given by a user (``"Metadata"`` or ``Level.METADATA``)."""
+def parse_user_level(value: Level | str, where: str) -> Level:
+    """A level given by a user; a one-line ValueError listing the levels otherwise."""
     __tracebackhide__ = True
-    level: Level = parse_enum(Level, value, where)
+    level: Level = _user_value(parse_level, value, where)
     return level
 
 
-def parse_stages(values: Any, where: str) -> frozenset[Stage]:
+def parse_user_stages(values: Any, where: str) -> frozenset[Stage]:
     """Stages given by a user: a collection of names or members (one name alone is fine)."""
     __tracebackhide__ = True
     if isinstance(values, (str, Stage)):
         values = [values]
     stages = set()
     for value in values:  # a loop, not a generator: no extra frame in the user's traceback
-        stages.add(parse_enum(Stage, value, where))
+        stages.add(_user_value(parse_stage, value, where))
     return frozenset(stages)
 
 
 #: Filters whose values must be one of an enum's members.
-_ENUM_FILTERS: dict[str, type[Level] | type[Stage]] = {"level": Level, "stage": Stage}
+_ENUM_FILTERS: dict[str, Callable[[object, str], Any]] = {"level": parse_level,
+                                                        "stage": parse_stage}
 
 
 def _normalise(value: Any) -> Any:
@@ -116,13 +114,13 @@ class Criteria:
                 f"unknown audit event filter(s) {', '.join(unknown)}; "
                 f"filters are: {', '.join(FIELDS)}{hints}"
             )
-        for name, enum in _ENUM_FILTERS.items():
+        for name, parse in _ENUM_FILTERS.items():
             value = filters.get(name)
             if value is None:
                 continue
             values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
             for v in values:
-                parse_enum(enum, v, f"the {name} filter")
+                _user_value(parse, v, f"the {name} filter")
         return cls({k: _normalise(v) for k, v in filters.items() if v is not None})
 
     def difference(self, event: object, fields: tuple[str, ...] = FIELDS) -> list[Mismatch]:

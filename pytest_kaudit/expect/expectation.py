@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pytest_kaudit.errors import KauditError
 from pytest_kaudit.events.model import AuditEvent
-from pytest_kaudit.expect.criteria import Criteria, parse_level, parse_stages
+from pytest_kaudit.expect.criteria import Criteria, parse_user_level, parse_user_stages
 from pytest_kaudit.expect.report import (
     Prediction,
     contradiction,
@@ -168,8 +168,8 @@ class Expectation:
                 nearest events that were logged.
         """
         __tracebackhide__ = True
-        want_level = parse_level(level, "logged(level=...)") if level is not None else None
-        want_stages = (parse_stages(stages, "logged(stages=...)") if stages is not None
+        want_level = parse_user_level(level, "logged(level=...)") if level is not None else None
+        want_stages = (parse_user_stages(stages, "logged(stages=...)") if stages is not None
                        else None)
         wait = timeout if timeout is not None else self._window.default_timeout
         deadline = time.monotonic() + wait

@@ -46,7 +46,7 @@ def test_errors_are_one_line_from_the_users_frame(pytester: pytest.Pytester) -> 
     ])
     out = result.stdout.str()
     assert "enum.py" not in out
-    assert "expectation.py" not in out and "criteria.py" not in out
+    assert "expectation.py" not in out and "criteria.py" not in out and "model.py" not in out
 
 
 def test_members_and_exact_names_still_work() -> None:
