@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -219,6 +220,10 @@ def _parse_value(name: str, raw: str, out: _Collector) -> Any:
             out.add("error", "flag-value",
                     prefix + f'strconv.{go_func}: parsing "{raw}": invalid syntax', name)
             return None
+        except OverflowError:
+            out.add("error", "flag-value",
+                    prefix + f'strconv.{go_func}: parsing "{raw}": value out of range', name)
+            return None
     if kind == "bool":
         if raw in _GO_TRUE:
             return True
@@ -255,14 +260,20 @@ def _go_parse_int(raw: str) -> int:
     if (not text or text != text.strip() or text.startswith("_") or text.endswith("_")
             or "__" in text):
         raise ValueError(raw)
-    return sign * int(text.replace("_", ""), base)
+    value = sign * int(text.replace("_", ""), base)
+    if not -(2**63) <= value < 2**63:
+        raise OverflowError(raw)
+    return value
 
 
 def _go_parse_float(raw: str) -> float:
     """``strconv.ParseFloat(s, 64)`` for decimal text: no spaces, no underscores."""
     if raw != raw.strip() or "_" in raw:
         raise ValueError(raw)
-    return float(raw)
+    value = float(raw)
+    if math.isinf(value) and "inf" not in raw.lower():
+        raise OverflowError(raw)  # Go reports 1e999 as out of range, not as +Inf
+    return value
 
 
 #: Numeric flag kinds: the parser and the Go function named in its error message.

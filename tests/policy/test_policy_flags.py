@@ -70,6 +70,12 @@ def errors(flags: dict[str, str], version: str | None = None) -> list[str]:
         ({"audit-log-maxage": " 30"}, None,
          ['invalid argument " 30" for "--audit-log-maxage" flag: strconv.ParseInt: parsing '
           '" 30": invalid syntax']),
+        ({"audit-log-maxage": "9223372036854775808"}, None,
+         ['invalid argument "9223372036854775808" for "--audit-log-maxage" flag: '
+          'strconv.ParseInt: parsing "9223372036854775808": value out of range']),
+        ({"audit-log-batch-throttle-qps": "1e999"}, None,
+         ['invalid argument "1e999" for "--audit-log-batch-throttle-qps" flag: '
+          'strconv.ParseFloat: parsing "1e999": value out of range']),
         ({"audit-log-batch-throttle-qps": "1_0"}, None,
          ['invalid argument "1_0" for "--audit-log-batch-throttle-qps" flag: strconv.ParseFloat: '
           'parsing "1_0": invalid syntax']),
