@@ -673,11 +673,14 @@ class KindBackend:
                 ),
                 key=lambda p: p.stat().st_mtime,
             )
-            if not logs:
-                return "", None
-            text = logs[-1].read_text(errors="replace")
-            inside = logs[-1].relative_to(target / f"{name}-control-plane")
-            return _tail_lines(text, 25), f"{name}-control-plane:/var/log/{inside}"
+            # The newest container may have just been restarted and not written yet: take the
+            # newest log that says something.
+            for newest in reversed(logs):
+                text = newest.read_text(errors="replace")
+                if text.strip():
+                    inside = newest.relative_to(target / f"{name}-control-plane")
+                    return _tail_lines(text, 25), f"{name}-control-plane:/var/log/{inside}"
+            return "", None
         except (OSError, BackendError, ValueError):
             return "", None
         finally:
