@@ -478,7 +478,9 @@ def _read_plain(lines: list[str], reader: _Reader) -> None:
             reader.skip(number, body)
             continue
         words += [FlagArg(w, number) for w in _split_line(body, number, reader, comments=True)]
-    if words and _is_apiserver(words[0].text):
-        words = words[1:]
-    reader.args += words
+    # A pasted command line may start with a wrapper (`sudo -E`, `exec`): the argv is what
+    # follows the kube-apiserver word, when one comes before the first --flag.
+    leading = next((i for i, w in enumerate(words) if w.text.startswith("--")), len(words))
+    program = next((i for i in range(leading) if _is_apiserver(words[i].text)), None)
+    reader.args += words[program + 1:] if program is not None else words
 

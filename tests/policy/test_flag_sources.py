@@ -23,6 +23,11 @@ def test_one_flag_per_line_with_comments_and_continuations() -> None:
                           ("--audit-log-path", 3), ("/var/log/a.log", 4)]
 
 
+def test_pasted_command_line_starts_after_the_program() -> None:
+    assert argv("sudo -E /usr/local/bin/kube-apiserver --v=2\n") == [("--v=2", 1)]
+    assert argv("--v=2 kube-apiserver\n") == [("--v=2", 1), ("kube-apiserver", 1)]
+
+
 def test_static_pod_manifest_command_and_args() -> None:
     text = """\
 apiVersion: v1
