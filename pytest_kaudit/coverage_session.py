@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_kaudit.coverage import RuleCoverage
@@ -46,3 +48,19 @@ class SessionCoverage:
     def percent(self) -> float:
         """Covered reachable rules, in percent."""
         return self.rules.percent()
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> str | None:
+    """Write the JSON report; None on success, else why it could not be written.
+
+    The directory was created at start-up; it is created again in case the run removed it,
+    so a whole run's coverage is not lost to a missing directory.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w") as fh:
+            json.dump(report, fh, indent=2)
+    except OSError as exc:
+        return f"kaudit: cannot write the coverage report {target}: {exc.strerror or exc}"
+    return None

@@ -145,8 +145,13 @@ class KauditPlugin:
         if self.coverage is None or not self.coverage.has_data():
             return
         if self.cfg.coverage:
-            with open(self.cfg.coverage, "w") as fh:
-                json.dump(self.coverage.to_json(), fh, indent=2)
+            from pytest_kaudit.coverage_session import write_report
+
+            error = write_report(self.cfg.coverage, self.coverage.to_json())
+            if error is not None:  # said in the summary; the run does not pass silently
+                session.config.stash[_COVERAGE_FAILED] = error
+                if session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if self.cfg.fail_under is not None and self.coverage.percent() < self.cfg.fail_under:
             session.config.stash[_COVERAGE_FAILED] = (
                 f"kaudit: policy rule coverage {self.coverage.percent():.1f}% is below "
