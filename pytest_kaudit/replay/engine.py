@@ -32,8 +32,10 @@ from pytest_kaudit.replay.records import (
     LEVEL_OF,
     STAGE_OF,
     EventRecord,
+    RequestRef,
     UserRecord,
-    decode_record,
+    record_decoder,
+    ref_type_for,
     rejection,
 )
 
@@ -160,7 +162,8 @@ def emitted_stages(*, unauthenticated: bool, long_running: bool) -> frozenset[St
 
     A request rejected by authentication is logged once, at ResponseStarted; every other
     request at RequestReceived and ResponseComplete, long-running ones also at
-    ResponseStarted (``staging/src/k8s.io/apiserver/pkg/endpoints/filters/audit.go``).
+    ResponseStarted (kubernetes ``staging/src/k8s.io/apiserver/pkg/endpoints/filters/``
+    ``audit.go`` and ``authn_audit.go``; see docs/replay.md).
     """
     if unauthenticated:
         return frozenset({Stage.RESPONSE_STARTED})
@@ -205,13 +208,19 @@ class Replayer:
         self._namespaces = {n for r in rules for n in r.namespaces}
         self._names = {n for r in rules for gr in r.resources for n in gr.resource_names}
         self._other_user = unique_value(OTHER_USER, self._users)
+        self._decode = record_decoder(
+            ref_type_for(namespaces=bool(self._namespaces), names=bool(self._names))
+        )
         #: the hot cache: (identity, verb, level, stage, request fields) -> the tally to bump
         self._tallies: dict[tuple[object, ...], StageTally] = {}
         #: the same key without level and stage -> the candidate's class for it
         self._decisions: dict[tuple[object, ...], RequestClass] = {}
-        #: user -> index of the user's identity in ``_identities`` (a small int hashes fast)
+        #: user -> number of the user's identity in ``_identities`` (a small int hashes fast)
         self._user_ids: dict[UserRecord, int] = {}
         self._identities: dict[tuple[str, tuple[str, ...]] | None, int] = {}
+        #: objectRef record or requestURI -> number of its target in ``_target_numbers``
+        self._targets: dict[object, int] = {}
+        self._target_numbers: dict[tuple[str, ...] | tuple[str | None, ...], int] = {}
         self._classes: dict[ClassKey, RequestClass] = {}
 
     # ------------------------------------------------------------------ warnings
@@ -252,8 +261,32 @@ class Replayer:
         self._user_ids[user] = number
         return number
 
+    def _target_id(self, record: EventRecord[RequestRef]) -> int:
+        """What the request is done to, as far as the policy can tell, as a small int.
+
+        Namespaces and object names that no rule lists are folded together; a non-resource
+        request is its path (without the query), as the checker sees it.
+        """
+        ref = record.object_ref
+        target: tuple[str, ...] | tuple[str | None, ...]
+        if ref is None:
+            target = (attributes_from_event(record.as_event()).path,)
+            raw: object = record.request_uri
+        else:
+            event_ref = record.as_event()["objectRef"]
+            ns, name = event_ref["namespace"], event_ref["name"]
+            target = (ref.resource, ref.subresource, ref.api_group, ref.api_version,
+                      ns if ns in self._namespaces else None,
+                      name if name in self._names else None)
+            raw = ref
+        number = self._target_numbers.setdefault(target, len(self._target_numbers))
+        if len(self._targets) >= MAX_CACHED_DECISIONS:
+            self._targets.clear()
+        self._targets[raw] = number
+        return number
+
     def _tally_for(
-        self, key: tuple[object, ...], record: EventRecord, label: str, lineno: int
+        self, key: tuple[object, ...], record: EventRecord[RequestRef], label: str, lineno: int
     ) -> StageTally:
         """Find or open the tally for a key seen for the first time."""
         request = key[:2] + key[4:]
@@ -272,7 +305,7 @@ class Replayer:
         self._tallies[key] = tally
         return tally
 
-    def _decide(self, record: EventRecord) -> RequestClass:
+    def _decide(self, record: EventRecord[RequestRef]) -> RequestClass:
         """Decide the first event of a cache key and find (or open) its class."""
         attrs = attributes_from_event(record.as_event())
         decision = self.policy.evaluate_attributes(attrs)
@@ -338,9 +371,8 @@ class Replayer:
         """
         rep = self.report
         limit = self.max_line_bytes
-        tallies, user_ids = self._tallies, self._user_ids
-        namespaces, names = self._namespaces, self._names
-        decode, decode_error = decode_record, msgspec.DecodeError
+        tallies, user_ids, targets = self._tallies, self._user_ids, self._targets
+        decode, decode_error = self._decode, msgspec.DecodeError
         first = rep.first_received or _EARLIEST
         last = rep.last_received or _LATEST
         lineno = 0
@@ -366,16 +398,10 @@ class Replayer:
                 if who is None:
                     who = self._user_id(record.user)
                 ref = record.object_ref
-                if ref is None:
-                    uri = record.request_uri
-                    q = uri.find("?")
-                    key: tuple[object, ...] = (who, record.verb, record.level, record.stage,
-                                               uri if q < 0 else uri[:q])
-                else:
-                    ns, name = ref.namespace, ref.name
-                    key = (who, record.verb, record.level, record.stage,
-                           ns if ns in namespaces else None, name if name in names else None,
-                           ref.resource, ref.subresource, ref.api_group, ref.api_version)
+                target = targets.get(record.request_uri if ref is None else ref)
+                if target is None:
+                    target = self._target_id(record)
+                key = (who, record.verb, record.level, record.stage, target)
                 tally = tallies.get(key)
                 if tally is None:
                     tally = self._tally_for(key, record, label, lineno)

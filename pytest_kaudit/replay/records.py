@@ -9,10 +9,11 @@ RFC 3339 with a zone make the line a rejected one, with a reason that names the 
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -42,19 +43,37 @@ class UserRecord(msgspec.Struct, frozen=True, gc=False):
     groups: tuple[str, ...] = ()
 
 
-class ObjectRefRecord(msgspec.Struct, frozen=True, gc=False):
-    """``objectRef``: present on resource requests only."""
+class RequestRef(msgspec.Struct, frozen=True, gc=False):
+    """``objectRef`` without namespace and name: all a policy that lists neither can see.
+
+    Hashable, so the engine can look the target of a request up without building a key.
+    """
 
     resource: str = ""
-    namespace: str = ""
-    name: str = ""
+    subresource: str = ""
     api_group: str = msgspec.field(default="", name="apiGroup")
     api_version: str = msgspec.field(default="", name="apiVersion")
-    subresource: str = ""
 
 
-class EventRecord(msgspec.Struct, kw_only=True, gc=False):
+class NamespacedRef(RequestRef, frozen=True, gc=False):
+    """``objectRef`` with its namespace, for policies whose rules list namespaces."""
+
+    namespace: str = ""
+
+
+class ObjectRefRecord(NamespacedRef, frozen=True, gc=False):
+    """The whole ``objectRef`` replay knows of, for policies whose rules list object names."""
+
+    name: str = ""
+
+
+RefT = TypeVar("RefT", bound=RequestRef)
+
+
+class EventRecord(msgspec.Struct, Generic[RefT], kw_only=True, gc=False):
     """The fields of an ``audit.k8s.io`` Event that replay reads; the rest are skipped.
+
+    ``RefT`` is how much of ``objectRef`` is decoded (see :func:`ref_type_for`).
 
     ``level`` and ``stage`` stay strings here (the enums' values; :data:`LEVEL_OF` and
     :data:`STAGE_OF` turn them into members) because strings hash faster than enum members
@@ -67,7 +86,7 @@ class EventRecord(msgspec.Struct, kw_only=True, gc=False):
     verb: str = ""
     request_uri: str = msgspec.field(default="", name="requestURI")
     user: UserRecord
-    object_ref: ObjectRefRecord | None = msgspec.field(default=None, name="objectRef")
+    object_ref: RefT | None = msgspec.field(default=None, name="objectRef")
     request_object: msgspec.Raw = msgspec.field(default=_NO_BODY, name="requestObject")
     response_object: msgspec.Raw = msgspec.field(default=_NO_BODY, name="responseObject")
     received: Annotated[datetime, msgspec.Meta(tz=True)] = msgspec.field(
@@ -88,8 +107,8 @@ class EventRecord(msgspec.Struct, kw_only=True, gc=False):
         if ref is not None:
             event["objectRef"] = {
                 "resource": ref.resource,
-                "namespace": ref.namespace,
-                "name": ref.name,
+                "namespace": ref.namespace if isinstance(ref, NamespacedRef) else "",
+                "name": ref.name if isinstance(ref, ObjectRefRecord) else "",
                 "apiGroup": ref.api_group,
                 "apiVersion": ref.api_version,
                 "subresource": ref.subresource,
@@ -97,14 +116,30 @@ class EventRecord(msgspec.Struct, kw_only=True, gc=False):
         return event
 
 
-#: Decodes one line; raises :class:`msgspec.DecodeError` (or its ``ValidationError``).
-decode_record = msgspec.json.Decoder(EventRecord).decode
+def ref_type_for(*, namespaces: bool, names: bool) -> type[RequestRef]:
+    """The smallest ``objectRef`` record that still holds what a policy's rules look at."""
+    if names:
+        return ObjectRefRecord
+    return NamespacedRef if namespaces else RequestRef
+
+
+@functools.cache
+def record_decoder(ref_type: type[RefT]) -> Callable[[bytes], EventRecord[RefT]]:
+    """A decoder of one line into a record; raises :class:`msgspec.DecodeError`."""
+    decoder: msgspec.json.Decoder[EventRecord[RefT]] = msgspec.json.Decoder(
+        EventRecord[ref_type]  # type: ignore[valid-type]
+    )
+    return decoder.decode
+
+
+#: Decodes one line with the whole ``objectRef``.
+decode_record = record_decoder(ObjectRefRecord)
 
 _ANY = msgspec.json.Decoder()
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
-def decode_line(line: bytes) -> EventRecord | str:
+def decode_line(line: bytes) -> EventRecord[ObjectRefRecord] | str:
     """Decode one line into a checked record, or return why it was rejected.
 
     The per-line loop of the engine calls :data:`decode_record` itself and the level/stage
