@@ -137,7 +137,7 @@ def text_report(policy: str, where: str, rows: Sequence[RuleResult], seconds: fl
             lines.append(f"{head}{witness.request}: {witness.observed}")
         else:
             lines.append(f"{head}{row.reason}")
-        if row.status == "NOT SENDABLE" and row.checks:
+        if row.reason and row.checks:  # impersonated: the report says so
             lines.append(f"    {row.reason}")
         for check in row.checks:
             if not check.disagreements:

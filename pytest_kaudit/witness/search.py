@@ -12,7 +12,7 @@ sendable cell is told apart from a rule with no cell at all (shadowed).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import Any, Literal
 
@@ -36,6 +36,12 @@ WITNESS_NAME = "kaudit-witness"
 WATCH_SECONDS = "1"
 #: Member combinations tried per class combination before calling it unsendable.
 _MAX_TRIES = 400
+#: Partition cells one search may visit; a policy needing more is refused for that rule.
+MAX_CELLS = 2_000_000
+
+
+class SearchLimit(Exception):
+    """A search visited :data:`MAX_CELLS` cells without an answer."""
 
 Status = Literal["reachable", "unreachable", "unsendable"]
 
@@ -254,8 +260,12 @@ class _Space:
                 acc &= o.mask
             keep[d] = keep[d + 1] & acc
         chosen: list[_Option] = []
+        visits = [0]
 
         def walk(d: int, mask: int) -> bool:
+            visits[0] += 1
+            if visits[0] > MAX_CELLS:
+                raise SearchLimit
             if not mask & bit or mask & lower & keep[d]:
                 return False
             if d == len(dims):
@@ -287,8 +297,12 @@ class _Space:
         dims = self.raw_dims(kind)
         bit = 1 << index
         out: set[int] = set()
+        visits = [0]
 
         def walk(d: int, mask: int) -> None:
+            visits[0] += 1
+            if visits[0] > MAX_CELLS:
+                raise SearchLimit
             if not mask & bit:
                 return
             if d == len(dims):
@@ -443,6 +457,15 @@ def witnesses(policy: Policy) -> list[RuleWitness]:
 
 
 def _witness(space: _Space, index: int, rule: PolicyRule) -> RuleWitness:
+    try:
+        return _search(space, index, rule)
+    except SearchLimit:
+        return RuleWitness(index, rule, "unsendable", reason=(
+            f"the search gave up after {MAX_CELLS:,} cells of the request partition; the "
+            "policy distinguishes too many values to search exhaustively"))
+
+
+def _search(space: _Space, index: int, rule: PolicyRule) -> RuleWitness:
     for kind in _kinds(rule):
         cell = space.find(index, kind, _order(space, rule, kind))
         if cell is not None:
@@ -492,11 +515,11 @@ def _variants(space: _Space, index: int, rule: PolicyRule, w: WitnessRequest
     if rule.verbs:
         for v in sendable:
             if v not in rule.verbs:
-                yield "verb", _replace(shape, verb=v), user, groups
+                yield "verb", replace(shape, verb=v), user, groups
     if rule.namespaces:
         for ns in [s.other_ns, *sorted({n for r in s.rules for n in r.namespaces})]:
             if ns not in rule.namespaces:
-                yield "namespace", _replace(shape, namespace=ns), user, groups
+                yield "namespace", replace(shape, namespace=ns), user, groups
     if rule.users:
         for u in [s.other_user, *sorted(s.user_bits)]:
             if u not in rule.users:
@@ -508,24 +531,18 @@ def _variants(space: _Space, index: int, rule: PolicyRule, w: WitnessRequest
                 yield "groups", shape, user, gs
     if rule.resources and a.is_resource_request:
         if any(gr.resource_names for gr in rule.resources):
-            yield "name", _replace(shape, name=s.other_name), user, groups
+            yield "name", replace(shape, name=s.other_name), user, groups
         outside = (p for c in s.target.classes if not c.mask & (1 << index) for p in c.members)
         points = sorted(outside, key=lambda p: (p[0] != a.api_group, p[1] != a.resource, p[2] != "",
                                        p[3] != a.name, "kaudit-other" in p[1]))
         for point in points[:50]:
             for g, res, sub, name in space.with_names((point,)):
-                yield "resource", _replace(shape, group=g, resource=res, subresource=sub,
+                yield "resource", replace(shape, group=g, resource=res, subresource=sub,
                                            name=name), user, groups
     if rule.non_resource_urls and not a.is_resource_request:
         for p in s.path.domain:
             if not matching.path_matches(rule, p):
-                yield "path", _replace(shape, path=p), user, groups
-
-
-def _replace(shape: _Shape, **changes: str) -> _Shape:
-    from dataclasses import replace
-
-    return replace(shape, **changes)
+                yield "path", replace(shape, path=p), user, groups
 
 
 def near_misses(space: _Space, index: int, rule: PolicyRule, w: WitnessRequest,

@@ -117,5 +117,9 @@ def _row(session: TrafficSession, policy: Policy, w: RuleWitness,
                 f"this backend cannot mint credentials for {user!r}; the admin impersonates "
                 f"it, and the policy matches the admin, whom rules[{decided}] decides",
                 checks)
+    note = ""
+    if witness.impersonated:
+        note = (f"sent by the admin impersonating {witness.spec.identity.user!r}: this backend "
+                "cannot mint credentials")
     status: RowStatus = "MISMATCH" if any(c.disagreements for c in checks) else "OK"
-    return RuleResult(w.index, line, summary, status, checks=checks)
+    return RuleResult(w.index, line, summary, status, note, checks)

@@ -100,3 +100,11 @@ rules:
     (only,) = witnesses(policy)
     assert only.status == "unsendable"
     assert "impersonate" in only.reason
+
+
+def test_a_search_too_large_is_refused_with_a_reason(monkeypatch) -> None:
+    from pytest_kaudit.witness import search
+
+    monkeypatch.setattr(search, "MAX_CELLS", 3)
+    found = witnesses(Policy.from_yaml(POLICY, source="p.yaml"))
+    assert all(w.status == "unsendable" and "gave up after 3 cells" in w.reason for w in found)
