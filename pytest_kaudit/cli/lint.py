@@ -28,6 +28,17 @@ if TYPE_CHECKING:
     from pytest_kaudit.policy.flag_sources import FlagArg, FlagSource
 
 
+#: How each detected flags-file form is named in the note that reports it.
+FORM_NAMES = {
+    "static-pod": "a static-pod manifest",
+    "manifest-fragment": "a manifest fragment",
+    "systemd": "a systemd unit",
+    "kubeadm": "a kubeadm ClusterConfiguration",
+    "kind": "a kind config",
+    "flags": "a list of flags",
+}
+
+
 def parse_flags_file(path: str) -> FlagSource:
     """Read apiserver flags from ``path`` in any form users keep them in (see flag_sources)."""
     from pytest_kaudit.policy.flag_sources import (
@@ -151,6 +162,8 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     flags: FlagSource | None = None
     if args.apiserver_flags:
         flags = parse_flags_file(args.apiserver_flags)
+        streams.note(f"{args.apiserver_flags}: read as {FORM_NAMES.get(flags.form, flags.form)}"
+                     f", {len(flags.args)} argument{'s' if len(flags.args) != 1 else ''}")
         for note in flags.notes:
             streams.warn(str(note))
     if args.flag:

@@ -53,6 +53,8 @@ def test_brief_flag_files_are_linted_not_refused(unit: str) -> None:
     odd = [ln for ln in r.out.splitlines() if "'/var/;pg/k8s-audit.log' contains ';'" in ln]
     assert len(odd) == 1 and odd[0].startswith(f"{flags}:{12 if line == 16 else 10}: ")
     assert r.out.splitlines()[-1] == f"{POLICY}: 1 error, 1 warning"
+    form = "a manifest fragment, 7" if line == 16 else "a systemd unit, 8"
+    assert r.err.splitlines()[0] == f"kaudit: note: {flags}: read as {form} arguments"
 
 
 def test_manifest_fragment_says_what_it_skipped() -> None:
