@@ -13,7 +13,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -973,6 +973,29 @@ def _decode_hint(error: str) -> str | None:
     return None
 
 
+class _Positions(Mapping[str, int]):
+    """Source line per rendered field path, rendered only when asked (large policies have
+    hundreds of thousands of paths and lints ask for a few)."""
+
+    def __init__(self, lines: Mapping[Path_, int]) -> None:
+        self._lines = lines
+
+    def __getitem__(self, key: str) -> int:
+        line = self._lines.get(_parse_rendered(key)) if key else None
+        if not line:
+            raise KeyError(key)
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        return (render_path(path) for path, line in self._lines.items() if line and path)
+
+    def __len__(self) -> int:
+        return sum(1 for path, line in self._lines.items() if line and path)
+
+    def __bool__(self) -> bool:
+        return bool(self._lines)
+
+
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -1095,7 +1118,7 @@ def _build_policy(
                 line=parsed.lines.get(("rules", i)),
             )
         )
-    positions = {render_path(p): line for p, line in parsed.lines.items() if line}
+    positions = _Positions(parsed.lines)
     return Policy(
         rules=tuple(rules),
         omit_stages=frozenset(Stage(s) for s in doc.get("omitStages", ())),
