@@ -73,6 +73,7 @@ def wait_ready(
     timeout: float,
     still_running: Callable[[], str | None] | None = None,
     insecure: bool = False,
+    creds: Credentials | None = None,
 ) -> None:
     """Poll ``/readyz`` until 200 within ``timeout`` seconds.
 
@@ -80,16 +81,18 @@ def wait_ready(
         still_running: called between polls; returns a reason string when waiting is
             pointless (e.g. the apiserver crash-loops), which aborts at once.
         insecure: skip TLS verification (see :func:`ssl_context`).
+        creds: authenticate the probe; needed where anonymous requests are refused
+            (k3s runs kube-apiserver with ``--anonymous-auth=false``: ``/readyz`` is 401).
 
     Raises:
         TimeoutError: with the last status or connection error seen.
     """
-    ctx = ssl_context(ca_file, insecure=insecure)
+    ctx = ssl_context(ca_file, creds, insecure=insecure)
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while True:
         try:
-            status, body = request(server, "/readyz", ctx, timeout=2.0)
+            status, body = request(server, "/readyz", ctx, creds=creds, timeout=2.0)
             if status == 200:
                 return
             last = f"/readyz answered {status}: {body[:200].decode('utf-8', 'replace')}"

@@ -3,8 +3,8 @@
 k3s runs kube-apiserver inside its own process, so the audit flags are plain
 ``--kube-apiserver-arg=audit-*`` paths inside the container (no kubeadm volume layer).
 The policy and log directories are bind-mounted; the log is pre-created 0644 so it stays
-readable on a rootful engine. Never run here (no Docker): only the command and volume
-construction is tested.
+readable on a rootful engine. k3s runs kube-apiserver with ``--anonymous-auth=false``, so
+every probe authenticates as the admin of the container's kubeconfig.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ CONTAINER_LOG_DIR = "/kaudit/log"
 CLIENT_CA = "/var/lib/rancher/k3s/server/tls/client-ca"
 #: testcontainers' switch for its reaper (Ryuk), which removes containers at process exit.
 RYUK_DISABLED_ENV = "TESTCONTAINERS_RYUK_DISABLED"
+#: The k3s log line K3SContainer waits for before it returns from start().
+READY_LINE = "Node controller sync successful"
+#: testcontainers' choice of how to address containers (docker_host, gateway_ip, bridge_ip).
+CONNECTION_MODE_ENV = "TESTCONTAINERS_CONNECTION_MODE"
 
 
 def apiserver_args(spec: ClusterSpec) -> dict[str, str]:
@@ -88,10 +93,40 @@ def _default_container_factory(image: str) -> Any:
     try:
         return K3SContainer(image=image)  # talks to the Docker API already
     except Exception as exc:  # docker.errors.DockerException and friends
+        if type(exc).__name__ == "ContainerStartException":
+            raise BackendError(_connection_mode_help(exc)) from None
         raise BackendError(
             f"the k3s backend cannot reach a Docker engine: {exc}\n"
             "Start Docker (or set DOCKER_HOST), or use --kaudit-backend=local."
         ) from None
+
+
+def _ready_line_strategy(timeout: float) -> Any:
+    """testcontainers' log wait for :data:`READY_LINE` that fails once the container exits.
+
+    None with testcontainers older than its wait strategies (4.13); K3SContainer's own wait
+    then applies alone.
+    """
+    try:
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+    except ImportError:
+        return None
+    return LogMessageWaitStrategy(READY_LINE).with_startup_timeout(int(timeout))
+
+
+def _connection_mode_help(exc: Exception) -> str:
+    """Why K3SContainer() failed although the engine answers, and the way out.
+
+    Inside a container (``/.dockerenv``) with a local engine socket, testcontainers picks the
+    ``gateway_ip`` connection mode, whose host address exists only once a container runs;
+    K3SContainer asks for it in its constructor (testcontainers-python#861).
+    """
+    return (
+        f"testcontainers cannot build its K3SContainer here: {exc}. It runs inside a "
+        "container, so testcontainers addresses containers through a gateway or bridge IP, "
+        "which K3SContainer needs before its container exists (testcontainers-python#861). "
+        f"If the engine publishes ports on this host, set {CONNECTION_MODE_ENV}=docker_host."
+    )
 
 
 class K3sBackend:
@@ -140,10 +175,18 @@ class K3sBackend:
         return kc.node_image_version(self.image)
 
     def configure(self, container: Any, spec: ClusterSpec, workdir: Path) -> Any:
-        """Override K3SContainer's command (set in its __init__) and add our mounts."""
+        """Override K3SContainer's command (set in its __init__) and add our mounts.
+
+        Also wait for k3s's ready line with a strategy that stops when the container exits:
+        K3SContainer's own wait keeps polling the log of a dead container until its timeout
+        (120 s by default), so a refused apiserver flag would be reported only then.
+        """
         container.with_command(k3s_command(spec, container.get_container_host_ip()))
         for host, target, mode in k3s_volumes(workdir):
             container.with_volume_mapping(host, target, mode)
+        strategy = _ready_line_strategy(spec.timeout)
+        if strategy is not None and hasattr(container, "waiting_for"):
+            container.waiting_for(strategy)
         return container
 
     def prepare(self, spec: ClusterSpec, workdir: Path) -> None:
@@ -166,7 +209,13 @@ class K3sBackend:
             self.prepare(spec, workdir)
             container = self.configure(self.container_factory(self.image), spec, workdir)
             try:
-                container.start()
+                with warnings.catch_warnings():
+                    # K3SContainer's own log wait is deprecated in testcontainers >= 4.13;
+                    # not the user's to fix, and an error under -W error::DeprecationWarning
+                    warnings.filterwarnings(
+                        "ignore", "The wait_for_logs function", DeprecationWarning
+                    )
+                    container.start()
             except Exception as exc:  # docker errors, wait timeout
                 raise BootError("k3s container", str(exc), _logs(container)) from None
             self._containers[workdir.name] = container
@@ -188,7 +237,8 @@ class K3sBackend:
             kubeconfig, None, client_dir
         )
         try:
-            wait_ready(server, ca_file, timeout=spec.timeout, insecure=insecure)
+            # k3s refuses anonymous requests (--anonymous-auth=false): probe as the admin
+            wait_ready(server, ca_file, timeout=spec.timeout, insecure=insecure, creds=admin)
         except TimeoutError as exc:
             raise BootError(
                 "kube-apiserver of the k3s container", str(exc), _logs(container)

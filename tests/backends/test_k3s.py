@@ -1,4 +1,8 @@
-"""k3s backend: command and volume construction only (no Docker here; never run for real)."""
+"""k3s backend units against a fake K3SContainer: command, volumes, waits, errors.
+
+The real testcontainers path, with a real engine and a stand-in k3s image, is exercised in
+test_k3s_testcontainers.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from typing import Any
 import pytest
 
 from pytest_kaudit.backends.base import ClusterSpec
-from pytest_kaudit.backends.k3s import K3sBackend, k3s_command, k3s_volumes, render_k3s_config
+from pytest_kaudit.backends.k3s import (
+    READY_LINE,
+    K3sBackend,
+    k3s_command,
+    k3s_volumes,
+    render_k3s_config,
+)
 from pytest_kaudit.errors import BackendError, BootError, PolicyError
 from pytest_kaudit.policy import Policy
 
@@ -73,6 +83,35 @@ def test_configure_overrides_the_command_set_in_k3scontainer_init(tmp_path: Path
     container = backend.configure(FakeK3SContainer("img"), ClusterSpec(policy=POLICY), tmp_path)
     assert container.command[:4] == ["server", "--disable", "traefik", "--tls-san=10.1.2.3"]
     assert [v[1] for v in container.volumes] == ["/kaudit/policy", "/kaudit/log"]
+
+
+def test_configure_waits_for_the_ready_line_with_a_strategy_that_sees_an_exit(
+    tmp_path: Path,
+) -> None:
+    """K3SContainer's own log wait outlasts a dead container; the strategy stops at its exit."""
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    class Waiting(FakeK3SContainer):
+        strategy: Any = None
+
+        def waiting_for(self, strategy: Any) -> Waiting:
+            self.strategy = strategy
+            return self
+
+    container = K3sBackend().configure(
+        Waiting("img"), ClusterSpec(policy=POLICY, timeout=42), tmp_path
+    )
+    assert isinstance(container.strategy, LogMessageWaitStrategy)
+    assert container.strategy._message.pattern == READY_LINE
+    assert container.strategy._startup_timeout == 42
+
+
+def test_ready_line_is_the_one_k3scontainer_waits_for() -> None:
+    import inspect
+
+    from testcontainers.community.k3s import K3SContainer
+
+    assert f'"{READY_LINE}"' in inspect.getsource(K3SContainer._connect)
 
 
 def test_prepare_writes_policy_and_precreates_readable_log(tmp_path: Path) -> None:

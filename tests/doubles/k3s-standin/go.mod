@@ -1,0 +1,3 @@
+module kaudit.test/k3s-standin
+
+go 1.19
