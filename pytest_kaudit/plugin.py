@@ -142,6 +142,10 @@ class KauditPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Stop clusters now rather than only at cleanup: an xdist worker is ended soon after
+        # this hook reports back, before its cleanups would have removed the directories.
+        if self._pool is not None:
+            self._pool.stop_all()
         if self.coverage is None or not self.coverage.has_data():
             return
         if self.cfg.coverage:
