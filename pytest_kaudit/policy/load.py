@@ -354,9 +354,8 @@ def _parse_text(text: str) -> _Parsed:
                 problem = "found character that cannot start any token"
             where = f"line {line}: " if line else ""
             return _Parsed(None, error=f"yaml: {where}{problem}", error_line=line)
-        except _TreeError as exc:
-            where = f"line {exc.line}: " if exc.line else ""
-            return _Parsed(None, error=f"yaml: {where}{exc}", error_line=exc.line)
+        except _TreeError as exc:  # go-yaml words these without a line; we keep it apart
+            return _Parsed(None, error=f"yaml: {exc}", error_line=exc.line)
         except yaml.YAMLError as exc:
             return _Parsed(None, error=f"yaml: {exc}")
         if builder.lines or value is not None:

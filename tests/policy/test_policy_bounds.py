@@ -36,7 +36,7 @@ def test_alias_bomb_is_refused_at_once_with_the_limit_named() -> None:
     (problem,) = problems_of(alias_bomb())
     assert time.monotonic() - started < 2
     assert problem.message == (
-        "failed decoding: yaml: line 6: document contains excessive aliasing"
+        "failed decoding: yaml: document contains excessive aliasing"
     )
     assert problem.line == 6
     assert problem.hint is not None and "99%" in problem.hint and "400,000" in problem.hint
@@ -105,7 +105,7 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == (
-        f"failed decoding: yaml: line 5: exceeded max depth of {MAX_DEPTH}"
+        f"failed decoding: yaml: exceeded max depth of {MAX_DEPTH}"
     )
 
 
