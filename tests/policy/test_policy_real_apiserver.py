@@ -74,3 +74,52 @@ def test_the_apiserver_never_reads_a_second_document(
     (problem,) = lint_policy(loaded, select=["ignored-document"])
     assert problem.message.startswith("document 2 (line 5) is ignored")
     assert "is not valid YAML" in problem.message
+
+
+NEVER_MATCHING = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: RequestResponse
+  verbs: [GET, Create, List]
+- level: RequestResponse
+  resources: [{group: "", resources: [secret, ConfigMaps, "Secrets/*"]}]
+- level: RequestResponse
+  users: ["system:serviceaccount:kube-system:*"]
+- level: RequestResponse
+  namespaces: ["kaudit-*"]
+- level: Metadata
+  resources: [{group: "", resources: [secrets, configmaps]}]
+- level: None
+"""
+
+REQUESTS = """
+    def test_no_never_matching_rule_applies(kaudit):
+        kaudit.create_configmap("c")
+        kaudit.read_configmap("c")
+        kaudit.create_secret("s", string_data={"k": "v"})
+        kaudit.read_secret("s")
+        robot = "system:serviceaccount:kube-system:job"
+        kaudit.grant(robot, ["list"], ["secrets"])
+        kaudit.list_secrets(as_user=robot)
+        for verb, resource in [("create", "configmaps"), ("get", "configmaps"),
+                               ("create", "secrets"), ("get", "secrets"), ("list", "secrets")]:
+            kaudit.expect(verb=verb, resource=resource).logged(level="Metadata")
+"""
+
+
+@pytest.mark.slow
+def test_what_lint_calls_never_matching_never_matches_on_the_apiserver(
+    control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester
+) -> None:
+    """Each of the first four rules is flagged by a lint; the real apiserver logs every request
+    at the fifth rule's level, so none of the four ever applied."""
+    loaded = Policy.from_yaml(NEVER_MATCHING)
+    flagged = {p.field.split(".")[0] for p in loaded.lint()
+               if p.code in ("unknown-verb", "unknown-resource", "literal-wildcard")}
+    assert flagged == {"rules[0]", "rules[1]", "rules[2]", "rules[3]"}
+    pytester.makefile(".yaml", policy=NEVER_MATCHING)
+    pytester.makepyfile(REQUESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kaudit-policy=policy.yaml")
+    result.assert_outcomes(passed=1)
