@@ -82,6 +82,8 @@ OPTIONS: tuple[Option, ...] = (
            metavar="PATH"),
     Option("log_command", "Command printing the existing cluster's audit log "
            "(e.g. 'ssh node sudo cat /var/log/audit.log')", metavar="CMD"),
+    Option("pack", "Check the session policy against these requirement packs (cis, secrets, "
+           "stig, forensics; comma-separated): one test item per requirement", metavar="NAMES"),
 )
 
 

@@ -42,6 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = KauditPlugin(get_config(config))
     config.pluginmanager.register(plugin, "kaudit-plugin")
     config.add_cleanup(plugin.close)  # runs even after Ctrl-C or an internal error
+    if plugin.cfg.pack:  # `kaudit check` requirements as test items
+        from pytest_kaudit.compliance.pytest_items import PackPlugin
+
+        config.pluginmanager.register(PackPlugin(plugin, plugin.cfg.pack), "kaudit-packs")
 
 
 class KauditPlugin:

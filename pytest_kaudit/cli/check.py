@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: Plugin options that make no sense for one check run (the rest become --<name> options).
 _PLUGIN_ONLY = frozenset({"policy", "apiserver_flag", "lenient", "max_clusters", "evidence",
-                          "coverage", "fail_under", "timeout", "boot_timeout"})
+                          "coverage", "fail_under", "timeout", "boot_timeout", "pack"})
 
 
 def _backend_options() -> list[Any]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pytest_kaudit.backends.base import Backend, ClusterSpec
+from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.compliance.checks import (
-    OFFLINE_ADMIN,
     PATH_FLAGS,
     CheckContext,
     declared_flags,
@@ -95,40 +94,50 @@ def passable_flags(flags: dict[str, str]) -> dict[str, str]:
 
 def run_check(policy: Policy, requirements: Sequence[Requirement], opts: CheckOptions, *,
               backend: Callable[[], Backend] | None = None) -> Report:
-    """Check ``requirements`` against ``policy``: offline, or proven on ``backend()``."""
+    """Check ``requirements`` against ``policy``: offline, or proven on a cluster that
+    ``backend()`` boots for this run and stops afterwards."""
+    if opts.offline or backend is None:
+        return check_on(policy, requirements, opts, handle=None)
+    engine = backend()
+    handle = engine.start(cluster_spec(policy, opts))
+    try:
+        return check_on(policy, requirements, opts, handle=handle)
+    finally:
+        engine.stop(handle)
+        stop_all = getattr(engine, "stop_all", None)
+        if stop_all is not None:
+            stop_all()
+
+
+def cluster_spec(policy: Policy, opts: CheckOptions) -> ClusterSpec:
+    """The cluster a real run needs: the policy, and the audit log flags it can run with."""
+    return ClusterSpec(policy=policy, flags=passable_flags(opts.flags),
+                       timeout=opts.boot_timeout)
+
+
+def check_on(policy: Policy, requirements: Sequence[Requirement], opts: CheckOptions, *,
+             handle: ClusterHandle | None) -> Report:
+    """Check on a running cluster (``handle``), or with the engine only (``None``)."""
     started = time.monotonic()
     flags = declared_flags(opts.flags, from_file=opts.flags_from_file,
                            policy_path=opts.policy_path)
     ctx = CheckContext(policy=policy, policy_path=opts.policy_path, flags=flags)
     backend_name = version = ""
-    if opts.offline or backend is None:
+    if handle is None:
         results = predict_all(requirements, ctx)
-        mode = "offline"
     else:
-        mode = "real"
-        engine = backend()
-        handle = engine.start(ClusterSpec(policy=policy, flags=passable_flags(opts.flags),
-                                          timeout=opts.boot_timeout))
-        try:
-            backend_name = handle.backend
-            version = f"{handle.version[0]}.{handle.version[1]}"
-            ctx.admin = handle.admin
-            session = TrafficSession(handle, policy, name="kaudit check", timeout=opts.timeout)
-            try:
-                results = prove_all(requirements, ctx, session,
-                                    running_flags=handle.apiserver_flags,
-                                    flags_from_file=opts.flags_from_file)
-            finally:
-                session.close()
-        finally:
-            engine.stop(handle)
-            stop_all = getattr(engine, "stop_all", None)
-            if stop_all is not None:
-                stop_all()
-    ctx.admin = OFFLINE_ADMIN if mode == "offline" else ctx.admin
+        backend_name = handle.backend
+        version = f"{handle.version[0]}.{handle.version[1]}"
+        real_ctx = replace(ctx, admin=handle.admin)
+        with TrafficSession(handle, policy, name="kaudit check",
+                            timeout=opts.timeout) as session:
+            results = prove_all(requirements, real_ctx, session,
+                                running_flags=handle.apiserver_flags,
+                                flags_from_file=opts.flags_from_file)
     _add_fixes(results, ctx)
     return Report(policy=opts.policy_path, policy_text=policy.text or "",
-                  packs=list(dict.fromkeys(r.pack for r in requirements)), mode=mode,  # type: ignore[arg-type]
+                  packs=list(dict.fromkeys(r.pack for r in requirements)),
+                  mode="offline" if handle is None else "real",
                   results=results, conflicts=conflicts(requirements), backend=backend_name,
                   apiserver_version=version, seconds=time.monotonic() - started,
                   policy_warnings=[str(w) for w in policy.warnings])

@@ -54,9 +54,9 @@ _EXTRA: dict[str, dict[str, Any]] = {
 
 
 def default_object(group: str, version: str, resource: str, name: str,
-                   namespace: str) -> dict[str, Any]:
-    """A minimal object for ``resource``; unknown resources get apiVersion/kind guesses."""
-    kind = KINDS.get((group, resource)) or resource[:1].upper() + resource[1:].rstrip("s")
+                   namespace: str, *, kind: str | None = None) -> dict[str, Any]:
+    """A minimal object for ``resource`` (give ``kind`` from discovery for other resources)."""
+    kind = kind or KINDS.get((group, resource)) or resource[:1].upper() + resource[1:].rstrip("s")
     api_version = f"{group}/{version}" if group else version
     meta: dict[str, Any] = {"name": name}
     if namespace:

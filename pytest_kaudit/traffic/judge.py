@@ -95,7 +95,10 @@ def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
     request_body: bool | None = False
     if level >= Level.REQUEST and sends_body and body_stage and attrs.user is not None:
         key = (attrs.api_group, attrs.resource, attrs.subresource)
-        request_body = None if key in UNLOGGED_REQUEST_BODIES else authorized
+        if key in UNLOGGED_REQUEST_BODIES or status == 400:  # 400: decoded or not, can't tell
+            request_body = None
+        else:
+            request_body = False if status == 415 else authorized  # 415: not decodable
     response_body: bool | None = False
     if (level == Level.REQUEST_RESPONSE and attrs.is_resource_request
             and attrs.user is not None and Stage.RESPONSE_COMPLETE in stages):

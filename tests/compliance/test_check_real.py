@@ -22,7 +22,10 @@ from compliance_helpers import (
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.cli import main
 from pytest_kaudit.compliance.render import render_json, render_text
+from pytest_kaudit.compliance.render.html import render_html
+from pytest_kaudit.compliance.render.junit import render_junit
 
+ALL_PACKS = ("cis", "secrets", "stig", "forensics")
 #: What any canary value starts with, plain and base64-encoded (its prefix).
 CANARY_SHAPES = (re.compile(r"kaudit-canary-[0-9a-f]{8}"),
                  re.compile(re.escape(base64.b64encode(b"kaudit-canary-").decode()[:16])))
@@ -54,7 +57,8 @@ def test_secrets_at_request_response_leak_the_canary_located_not_printed(
                          failure.problems[0]), failure
         assert failure.rule is not None and failure.rule.index == 0
         assert failure.rule.describe() == f"rules[0] ({policy}:7)"
-    for text in (render_text(report), render_json(report)):
+    for text in (render_text(report), render_json(report), render_junit(report),
+                 render_html(report)):
         for shape in CANARY_SHAPES:
             assert not shape.search(text)
 
@@ -89,10 +93,34 @@ def test_the_suggested_fix_for_the_leak_is_proven_on_the_real_apiserver(
     assert ids_failing(real_check(fixed)) == []
 
 
+def test_forensics_catches_unrecorded_401s_anonymous_requests_and_rbac_bodies(
+        real_check: Checker) -> None:
+    policy = DATA / "authenticated-only.yaml"
+    expected = ["forensics.rbac-changes-with-bodies", "forensics.failed-authentication-logged",
+                "forensics.anonymous-logged"]
+    assert ids_failing(check(policy, packs=("forensics",))) == expected
+    report = real_check(policy, packs=("forensics",))
+    assert ids_failing(report) == expected and report.engine_bugs == []
+    unauth = result_of(report, "forensics.failed-authentication-logged")
+    assert {f.subject for f in unauth.failures} == {
+        "get secrets kaudit-check-a/kaudit-check by an invalid token",
+        "list secrets kaudit-check-a by an invalid token", "get /api by an invalid token"}
+
+
+def test_cis_and_stig_together_state_their_conflict(real_check: Checker) -> None:
+    report = real_check(POLICIES / "cis-secrets-compliant.yaml", packs=("cis", "stig"))
+    assert ids_failing(report) == ["stig.request-response-everything"]
+    assert report.conflicts == [
+        "cis.sensitive-metadata-only (Secrets, ConfigMaps and TokenReviews are logged at "
+        "Metadata, without bodies) and stig.request-response-everything (Every request is "
+        "logged at RequestResponse) cannot both be met by one policy: one of them will fail "
+        "whatever the policy says."]
+
+
 @pytest.mark.parametrize("policy", sorted(POLICIES.glob("*.yaml")), ids=lambda p: p.name)
 def test_offline_and_real_agree_on_every_check(real_check: Checker, policy: Path) -> None:
-    offline = check(policy)
-    real = real_check(policy)
+    offline = check(policy, packs=ALL_PACKS)
+    real = real_check(policy, packs=ALL_PACKS)
     assert [(r.requirement.id, r.status) for r in offline.results] == \
         [(r.requirement.id, r.status) for r in real.results]
     assert real.engine_bugs == []

@@ -1,4 +1,4 @@
-"""Report renderers: text, JSON.
+"""Report renderers: text, JSON, JUnit XML and a self-contained HTML page.
 
 All four carry the same content: summary, one row per requirement, and for each failure the
 evidence (body-free events), the deciding rule and the verified fix.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from pytest_kaudit.compliance.results import CheckResult, Report
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "junit", "html")
 
 
 def summary_line(report: Report) -> str:
@@ -78,4 +78,12 @@ def renderer(fmt: str) -> Callable[[Report], str]:
         return render_text
     if fmt == "json":
         return render_json
+    if fmt == "junit":
+        from pytest_kaudit.compliance.render.junit import render_junit
+
+        return render_junit
+    if fmt == "html":
+        from pytest_kaudit.compliance.render.html import render_html
+
+        return render_html
     raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
