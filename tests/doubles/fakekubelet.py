@@ -12,7 +12,9 @@ apiserver static pod what the kubelet + containerd do in a kind node:
   container's private filesystem, just as a missing ``extraVolumes`` entry would;
 - starts the apiserver (the real binary, found like the local backend does) with the
   translated flags plus loopback wiring (etcd URL, port), and restarts it with back-off
-  when it exits (CrashLoopBackOff, scaled down: 0.5 s doubling to 5 s);
+  when it exits (CrashLoopBackOff; the kubelet waits 10 s doubling to 5 min, the double
+  2.5 s doubling to 10 s, long enough that, as with the kubelet, the crashed attempt's log
+  stays the newest while a failed boot is being diagnosed);
 - restarts it when the manifest's content changes, and serves ``crictl stopp``/``rmp``
   requests from the fake docker (``requests/*.json``).
 
@@ -59,6 +61,11 @@ _LOOPBACK_OWNED = {
     "etcd-certfile",
     "etcd-keyfile",
 }
+
+
+def _backoff(restarts: int) -> float:
+    """Seconds before the next start after the ``restarts``-th attempt exited."""
+    return min(2.5 * 2 ** max(restarts, 0), 10.0)
 
 
 class Kubelet:
@@ -239,7 +246,7 @@ class Kubelet:
             fh.write(text + "\n")
         self.state = "CrashLoopBackOff"
         self.message = "Back-off restarting failed container"
-        self.not_before = time.monotonic() + min(0.5 * 2**self.restarts, 5.0)
+        self.not_before = time.monotonic() + _backoff(self.restarts)
         self.report()
 
     def kill_container(self) -> None:
@@ -343,7 +350,7 @@ class Kubelet:
                     self.proc = None
                     self.state = "CrashLoopBackOff"
                     self.message = "Back-off restarting failed container"
-                    self.not_before = time.monotonic() + min(0.5 * 2**self.restarts, 5.0)
+                    self.not_before = time.monotonic() + _backoff(self.restarts)
                     self.report()
                 if self.proc is None and time.monotonic() >= self.not_before:
                     self.start_container(manifest)
