@@ -27,7 +27,7 @@ import shlex
 from dataclasses import dataclass, field
 
 import yaml
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pytest_kaudit.policy.problems import Problem
@@ -55,6 +55,8 @@ _LIST_ITEM_RE = re.compile(r"^\s*-\s+(\S.*?)\s*$")
 _EXEC_START_RE = re.compile(r"^\s*ExecStart\s*=(.*)$")
 _ENV_REF_RE = re.compile(r"^\$(?:\{\w+\}|\w+)$")
 _YAML_KEY_RE = re.compile(r"^\s*(?:-\s+)?[\w./-]+:(?:\s|$)")
+_KIND_RE = re.compile(r"^[A-Za-z][\w.-]{0,62}$")
+_SHELL_SYNTAX_RE = re.compile(r"""['"\\#]""")
 _DOTS_RE = re.compile(r"^[\s.…]+$")
 
 
@@ -138,12 +140,12 @@ def read_flag_source(text: str, source: str | None = None) -> FlagSource:
             f"{size} bytes is over the {MAX_FLAGS_FILE_BYTES} byte limit for a flags file "
             "(a kube-apiserver command line is a few kilobytes)")
     reader = _Reader(source)
-    docs, yaml_error = _compose(text)
+    docs, yaml_error = _compose(text) if _KIND_LINE_RE.search(text) else (None, "")
     if docs is not None:
         form = _read_structured(docs, reader)
         if form is not None:
             return reader.done(form)
-        kinds = [k for d in docs if (k := _scalar(_get(d, "kind")))]
+        kinds = [k for d in docs if _KIND_RE.match(k := _scalar(_get(d, "kind")) or "")]
         if kinds:
             raise FlagSourceError(
                 f"a YAML document of kind {kinds[0]} with no kube-apiserver command line "
@@ -165,50 +167,41 @@ def read_flag_source(text: str, source: str | None = None) -> FlagSource:
 
 # -- YAML forms ---------------------------------------------------------------------------------
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A composing loader that refuses alias-heavy or deeply nested input instead of working
-    on it without bound."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+#: Only these forms are YAML, and each names its ``kind``; other text skips the YAML parser.
+_KIND_LINE_RE = re.compile(r"""^\s*["']?kind["']?\s*:""", re.MULTILINE)
 
-    aliases = 0
-    depth = 0
 
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_YAML_ALIASES:
+def _check_bounds(text: str) -> None:
+    """Refuse alias-heavy or deeply nested YAML before building anything from it."""
+    aliases = depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
                 raise FlagSourceError(
                     f"more than {MAX_YAML_ALIASES} YAML aliases: refused (a manifest or kubeadm "
                     "config needs none)")
-        self.depth += 1
-        if self.depth > MAX_YAML_DEPTH:
-            raise FlagSourceError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep: refused")
-        try:
-            node: Node | None = super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-        return node
+        elif isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise FlagSourceError(
+                    f"YAML nested more than {MAX_YAML_DEPTH} levels deep: refused")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _compose(text: str) -> tuple[list[Node] | None, str]:
     """The YAML documents as nodes (they keep line numbers), or None and why it is not YAML."""
-    loader: _BoundedLoader | None = None
     try:
-        loader = _BoundedLoader(text)
-        docs: list[Node] = []
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                docs.append(node)
-        return docs, ""
+        _check_bounds(text)
+        return [d for d in yaml.compose_all(text, Loader=_LOADER) if d is not None], ""
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
         return None, f"{where}{exc.problem or exc}"
     except yaml.YAMLError as exc:
         return None, str(exc)
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 def _get(node: Node | None, key: str) -> Node | None:
@@ -394,6 +387,8 @@ def _read_fragment(lines: list[str], reader: _Reader) -> None:
 
 
 def _split_line(line: str, number: int, reader: _Reader, *, comments: bool) -> list[str]:
+    if not _SHELL_SYNTAX_RE.search(line):
+        return line.split()  # nothing to unquote: the same words, much faster than shlex
     try:
         return shlex.split(line, comments=comments)
     except ValueError as exc:
