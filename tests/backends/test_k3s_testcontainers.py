@@ -39,7 +39,7 @@ import pytest
 from cryptography import x509
 
 from pytest_kaudit.backends import k3s as k3s_module
-from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec, Credentials
+from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, Credentials
 from pytest_kaudit.backends.k3s import CONNECTION_MODE_ENV, RYUK_DISABLED_ENV, K3sBackend
 from pytest_kaudit.errors import BackendError, BootError
 from pytest_kaudit.events.log import AuditLog, LogSource
@@ -195,7 +195,10 @@ def test_k3s_backend_real_testcontainers_with_standin_image_starts_with_policy_l
     assert containers_of(cluster.image), "no testcontainers-labelled container is running"
     assert handle.backend == "k3s" and handle.version == (1, 20)
     assert handle.has_barrier_rule  # start() returned only after the barrier event was seen
-    assert handle.server.startswith("https://localhost:") or CONNECTION_MODE_ENV in os.environ
+    assert handle.apiserver_flags["audit-policy-file"] == "/kaudit/policy/policy.yaml"
+    # the barrier event reached the host through the bind mount of the log directory
+    assert handle.workdir is not None
+    assert BARRIER_USER in (handle.workdir / "log" / "audit.log").read_text()
 
 
 def test_k3s_backend_real_testcontainers_with_standin_image_logs_at_the_policy_level(
@@ -235,7 +238,7 @@ def test_k3s_backend_real_testcontainers_with_standin_image_admits_a_pod_at_once
     cluster: Cluster,
 ) -> None:
     """Readiness waited for default/default with its token Secret (ServiceAccount plugin on)."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ready-check"},
+    pod: dict[str, object] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ready-check"},
            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]}}
     handle = cluster.handle
     status, _, body = _call(handle, handle.admin, "POST", "/api/v1/namespaces/default/pods", pod)
