@@ -45,39 +45,39 @@ UNVERSIONED_LIST = (
 )
 
 
-def test_unversioned_map_patch_applies_everywhere() -> None:
+def test_kind_double_unversioned_map_patch_applies_everywhere() -> None:
     for kind in ((0, 20, 0), (0, 31, 0), (0, 32, 0)):
         for k8s in ((1, 27, 3), K131, K136):
             assert args_after(UNVERSIONED_MAP, kind, k8s)["audit-log-path"] == "/l"
 
 
-def test_versioned_patch_for_another_kubeadm_version_is_silently_dropped() -> None:
+def test_kind_double_versioned_patch_for_another_kubeadm_version_is_silently_dropped() -> None:
     assert "audit-log-path" not in args_after(V1BETA4_LIST, (0, 31, 0), K136)
     assert "audit-log-path" not in args_after(V1BETA4_LIST, (0, 32, 0), K131)
     assert args_after(V1BETA4_LIST, (0, 32, 0), K136)["audit-log-path"] == "/l"
 
 
-def test_map_form_in_a_versioned_v1beta4_patch_is_ignored() -> None:
+def test_kind_double_map_form_in_a_versioned_v1beta4_patch_is_ignored() -> None:
     assert "audit-log-path" not in args_after(V1BETA4_MAP, (0, 32, 0), K136)
 
 
-def test_list_form_on_v1beta3_is_a_kubeadm_decode_error() -> None:
+def test_kind_double_list_form_on_v1beta3_is_a_kubeadm_decode_error() -> None:
     with pytest.raises(model.KubeadmError, match="cannot unmarshal array"):
         args_after(UNVERSIONED_LIST, (0, 31, 0), K131)
 
 
-def test_unquoted_number_is_a_kubeadm_decode_error() -> None:
+def test_kind_double_unquoted_number_is_a_kubeadm_decode_error() -> None:
     patch = "kind: ClusterConfiguration\napiServer:\n  extraArgs:\n    audit-log-maxsize: 100\n"
     with pytest.raises(model.KubeadmError, match="cannot unmarshal number"):
         args_after(patch, (0, 31, 0), K131)
 
 
-def test_kind_defaults_survive_the_merge() -> None:
+def test_kind_double_kind_defaults_survive_the_merge() -> None:
     assert "runtime-config" in args_after(UNVERSIONED_MAP, (0, 31, 0), K131)
     assert "runtime-config" in args_after(UNVERSIONED_MAP, (0, 32, 0), K136)
 
 
-def test_v1beta3_is_refused_by_kubeadm_137() -> None:
+def test_kind_double_v1beta3_is_refused_by_kubeadm_137() -> None:
     with pytest.raises(model.KubeadmError, match='no kind "ClusterConfiguration" is registered'):
         model.kubeadm_decode(docs_for((0, 31, 0), (1, 37, 0)), k8s=(1, 37, 0))
 
@@ -98,7 +98,7 @@ def test_v1beta3_is_refused_by_kubeadm_137() -> None:
         ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha3\n", "unknown apiVersion"),
     ],
 )
-def test_kind_config_decoding_is_strict(text: str, message: str) -> None:
+def test_kind_double_kind_config_decoding_is_strict(text: str, message: str) -> None:
     with pytest.raises(model.ConfigError, match=message):
         model.decode_kind_config(text)
 
