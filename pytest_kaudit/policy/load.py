@@ -304,7 +304,11 @@ class _DocumentBuilder:
         node = yaml.ScalarNode(tag, event.value, style=event.style)
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            if tag.rsplit(":", 1)[-1] in ("int", "float", "bool", "null"):
+                short = "!!" + tag.rsplit(":", 1)[-1]
+                raise _TreeError(f"cannot decode !!str `{event.value}` as a {short}",
+                                 event.start_mark.line + 1) from None
             return event.value
 
     @staticmethod

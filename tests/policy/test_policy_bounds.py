@@ -82,6 +82,8 @@ def test_a_small_document_may_alias_a_lot() -> None:
         ("rules:\n- level: None\n  verbs: *nope\n", "unknown anchor 'nope' referenced"),
         ("x: 1\nrules:\n- <<: [1]\n  level: None\n",
          "map merge requires map or sequence of maps as the value"),
+        ("rules:\n- level: None\n  omitStages: [!!int RequestReceived]\n",
+         "cannot decode !!str `RequestReceived` as a !!int"),
     ],
 )
 def test_alias_errors_are_decode_errors(text: str, message: str) -> None:
