@@ -307,8 +307,9 @@ class _DocumentBuilder:
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             if tag.rsplit(":", 1)[-1] in ("int", "float", "bool", "null"):
                 short = "!!" + tag.rsplit(":", 1)[-1]
+                mark = event.start_mark
                 raise _TreeError(f"cannot decode !!str `{event.value}` as a {short}",
-                                 event.start_mark.line + 1) from None
+                                 mark.line + 1 if mark else None) from None
             return event.value
 
     @staticmethod
