@@ -26,6 +26,8 @@ KIND_V1BETA4_RELEASE = (0, 32, 0)
 #: First Kubernetes minor whose kubeadm no longer reads v1beta3.
 K8S_WITHOUT_V1BETA3 = (1, 37)
 
+#: The safe loader, in C where PyYAML was built with libyaml (patches are parsed per node).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Words every message about a version-pinned patch kind skips contains (for classifying).
 DROPPED = "kind silently drops it"
 
@@ -200,7 +202,7 @@ def _apply_merge_text(
         result.refuse(f"{where} is not a YAML string")
         return doc
     try:
-        patches = list(yaml.safe_load_all(text))
+        patches = list(yaml.load_all(text, Loader=_LOADER))
     except yaml.YAMLError as exc:
         result.refuse(f"{where} is not YAML: {exc}")
         return doc
@@ -324,7 +326,7 @@ def _apply_json6902(
             )
         return doc
     try:
-        ops = yaml.safe_load(str(entry.get("patch") or "[]")) or []
+        ops = yaml.load(str(entry.get("patch") or "[]"), Loader=_LOADER) or []
     except yaml.YAMLError as exc:
         result.refuse(f"{where}: patch is not YAML: {exc}")
         return doc
