@@ -47,6 +47,9 @@ from pytest_kaudit.policy import Policy
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_IMAGE = REPO / "tests" / "doubles" / "k3s-standin" / "build-image"
+#: Holds the stand-in's ServiceAccount controller back by this many seconds after /readyz.
+SERVICE_ACCOUNT_DELAY_ENV = "K3S_STANDIN_SERVICEACCOUNT_DELAY"
+SERVICE_ACCOUNT_DELAY_S = 8
 #: The label testcontainers puts on every container it creates.
 TC_LABEL = "org.testcontainers=true"
 
@@ -155,6 +158,16 @@ def _wait_event(source: LogSource, audit_id: str, timeout: float = 20.0) -> dict
     raise AssertionError(f"no event for {audit_id} in {source.description} within {timeout}s")
 
 
+def _late_service_accounts(image: str) -> object:
+    """testcontainers' K3SContainer, with the stand-in's ServiceAccount controller held back.
+
+    Readiness must then wait for ``default/default``; a backend that raced it would let the
+    pod create below fail with 403 ``serviceaccount "default" not found``.
+    """
+    container = k3s_module._default_container_factory(image)
+    return container.with_env(SERVICE_ACCOUNT_DELAY_ENV, f"{SERVICE_ACCOUNT_DELAY_S}s")
+
+
 class Cluster:
     def __init__(self, backend: K3sBackend, handle: ClusterHandle, image: str) -> None:
         self.backend, self.handle, self.image = backend, handle, image
@@ -171,7 +184,7 @@ def cluster(standin_image: str) -> Iterator[Cluster]:
         mp.setattr(testcontainers_config, "connection_mode_override",
                    ConnectionMode(_connection_mode()))
         before = containers_of(standin_image)
-        backend = K3sBackend(image=standin_image)
+        backend = K3sBackend(image=standin_image, container_factory=_late_service_accounts)
         started = time.monotonic()
         handle = backend.start(ClusterSpec(policy=Policy.from_yaml(POLICY), timeout=120))
         print(f"k3s (stand-in image) start through testcontainers: "

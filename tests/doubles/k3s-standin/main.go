@@ -51,6 +51,8 @@ const (
 	server     = "https://127.0.0.1:6443"
 	// readyLine is what testcontainers' K3SContainer waits for in the container log.
 	readyLine = "Node controller sync successful"
+	// serviceAccountDelayEnv delays the ServiceAccount controller (a Go duration, e.g. 8s).
+	serviceAccountDelayEnv = "K3S_STANDIN_SERVICEACCOUNT_DELAY"
 )
 
 func main() {
@@ -148,6 +150,11 @@ func run(sans []string, apiArgs [][2]string) error {
 		waitReady(client)
 		logf("k3s STAND-IN: kube-apiserver answers /readyz (this is not k3s)")
 		logf(readyLine)
+		// Tests may hold the controller back, as a busy controller-manager would be, to
+		// show that the backend's readiness waits for the account rather than racing it.
+		if delay, err := time.ParseDuration(os.Getenv(serviceAccountDelayEnv)); err == nil {
+			time.Sleep(delay)
+		}
 		serviceAccounts(client, pki.caPEM)
 	}()
 	select {
