@@ -66,13 +66,20 @@ def _check(session: TrafficSession, policy: Policy, role: str, verdict: Verdict)
         lines = tuple(evidence(events)) + tuple(session.kaudit.policy_mismatches(events))
     return Check(
         role=role,
-        request=verdict.sent.spec.describe(),
+        request=_describe(verdict),
         rule_index=policy.evaluate_attributes(verdict.sent.attributes).rule_index,
         predicted=predicted.describe() if predicted else "unknown",
         observed=verdict.observed.describe(),
         disagreements=mismatch,
         evidence=lines,
     )
+
+
+def _describe(verdict: Verdict) -> str:
+    """The request in words, with the caller's groups (they decide ``userGroups`` rules)."""
+    spec = verdict.sent.spec
+    groups = spec.identity.groups
+    return spec.describe() + (f" (groups {', '.join(groups)})" if groups else "")
 
 
 def verify_witnesses(policy: Policy, found: Sequence[RuleWitness], handle: ClusterHandle, *,

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_kaudit.cli import main, register
-from pytest_kaudit.cli import scaffold as scaffold_command
+from pytest_kaudit.cli import main
 
 
 @dataclass
@@ -23,8 +22,6 @@ class Result:
 @pytest.fixture
 def kaudit_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     """``kaudit_cli("scaffold", policy, "-o", path)``."""
-    register(scaffold_command.COMMAND)
-
     def run(*argv: object) -> Result:
         code = main([str(a) for a in argv])
         captured = capsys.readouterr()

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kaudit.cli import main, register
-from pytest_kaudit.cli import verify as verify_command
+from pytest_kaudit.cli import main
 from tests.conftest import POLICIES
-
-
-@pytest.fixture(autouse=True)
-def _registered() -> None:
-    register(verify_command.COMMAND)
 
 
 def test_bad_flag_is_refused_before_boot(capsys: pytest.CaptureFixture[str]) -> None:

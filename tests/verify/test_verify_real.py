@@ -16,8 +16,7 @@ import pytest
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.backends.local import LocalBackend
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
-from pytest_kaudit.cli import main, register
-from pytest_kaudit.cli import verify as verify_command
+from pytest_kaudit.cli import main
 from pytest_kaudit.cli.verify import junit, text_report
 from pytest_kaudit.policy import Policy
 from pytest_kaudit.witness import witnesses
@@ -30,7 +29,6 @@ STRICT = sorted(p for p in POLICIES.glob("*.yaml") if p.name != "brief-typos.yam
 @pytest.mark.parametrize("path", STRICT, ids=lambda p: p.stem)
 def test_every_reachable_rule_is_ok(control_plane_binaries: ControlPlaneBinaries,
                                     path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    register(verify_command.COMMAND)
     code = main(["verify", str(path), "--format", "json"])
     out = capsys.readouterr()
     report = json.loads(out.out)
@@ -47,7 +45,6 @@ def test_every_reachable_rule_is_ok(control_plane_binaries: ControlPlaneBinaries
 
 def test_lenient_policy_is_ok(control_plane_binaries: ControlPlaneBinaries,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    register(verify_command.COMMAND)
     code = main(["verify", str(POLICIES / "brief-typos.yaml"), "--lenient"])
     out = capsys.readouterr().out
     assert code == 0, out
