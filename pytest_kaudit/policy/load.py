@@ -304,7 +304,7 @@ class _DocumentBuilder:
         node = yaml.ScalarNode(tag, event.value, style=event.style)
         try:
             return self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        except Exception:  # PyYAML's constructors fail in many ways on odd text (!!int '')
             if tag.rsplit(":", 1)[-1] in ("int", "float", "bool", "null"):
                 short = "!!" + tag.rsplit(":", 1)[-1]
                 mark = event.start_mark

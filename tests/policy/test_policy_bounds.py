@@ -92,6 +92,12 @@ def test_alias_errors_are_decode_errors(text: str, message: str) -> None:
     assert problem.message.endswith(message)
 
 
+@pytest.mark.parametrize("value", ["!!int ''", "!!timestamp nope", "!!binary '%%'", "!!float x"])
+def test_odd_explicit_tags_are_problems_not_tracebacks(value: str) -> None:
+    with pytest.raises(PolicyError):
+        Policy.from_yaml(HEADER + f"rules:\n- level: None\n  users: [{value}]\n")
+
+
 def test_deep_nesting_is_refused_not_a_crash() -> None:
     # A million nested flow sequences used to crash the interpreter (C stack overflow).
     code = textwrap.dedent("""\
