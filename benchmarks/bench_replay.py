@@ -10,8 +10,8 @@ MB/s, the ratio to the ``json.loads`` loop, and peak RSS:
 - ``json.loads``: ``for line in file: json.loads(line)`` (the baseline; decides nothing);
 - ``orjson.loads`` and ``msgspec`` (untyped): the same loop with the two fast JSON libraries;
 - ``msgspec record``: the loop with replay's typed record decoder (only the fields it needs);
-- ``replay 1 process`` and ``replay N processes``: the whole replay, policy decisions and
-  statistics included, serial and split across processes.
+- ``replay, 1 process`` and ``replay, N processes``: the whole replay, policy decisions and
+  statistics included, serial and split across one process per CPU (at least 2, at most 4).
 
 Finally replay runs once more on the first tenth of the log, to show that peak memory does
 not grow with the log. The log is deleted at the end (``--keep`` keeps it)::
@@ -228,7 +228,7 @@ READERS = {
     "msgspec (untyped)": "msgspec",
     "msgspec record": "record",
     "replay, 1 process": "replay1",
-    "replay, N processes": "replayN",
+    f"replay, {max(2, min(os.cpu_count() or 1, 4))} processes": "replayN",
 }
 
 
@@ -269,7 +269,8 @@ def child(mode: str, log: str, policy_path: str) -> None:
 
         policy = load_policy(policy_path)
         start, cpu0 = time.perf_counter(), os.times()
-        report = replay_paths(policy, [log], jobs=1 if mode == "replay1" else None)
+        jobs = 1 if mode == "replay1" else max(2, min(os.cpu_count() or 1, 4))
+        report = replay_paths(policy, [log], jobs=jobs)
         events = report.events
     elapsed = time.perf_counter() - start
     cpu1 = os.times()

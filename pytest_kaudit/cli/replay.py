@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="How many changed classes and stopped classes to list (default: 10)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="Processes to split large plain logs across (default: one per CPU, at most 4, "
+        "and one on machines with two CPUs or fewer)",
+    )
     add_policy_options(parser)
     add_format_option(parser)
 
@@ -55,12 +62,14 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
     if args.top < 1:
         raise CliError("--top must be at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError("--jobs must be at least 1")
     try:
         paths = replay.expand_rotated(args.logs) if args.with_rotated else list(args.logs)
         replay.check_inputs(paths)
         policy = load_policy(args.policy, lenient=args.lenient,
                              target_version=args.target_version)
-        report = replay.replay_paths(policy, paths, warn=streams.warn)
+        report = replay.replay_paths(policy, paths, warn=streams.warn, jobs=args.jobs)
     except replay.InputError as exc:
         raise CliError(str(exc)) from None
     if report.warning_count > replay.MAX_WARNINGS_SHOWN:

@@ -390,7 +390,7 @@ class Replayer:
                         self.warn(label, lineno,
                                   "truncated line (no newline at end of file; skipped)")
                         break
-                    skipped = len(line) + skip_rest_of_line(stream, limit)
+                    skipped = len(line) + skip_rest_of_line(stream)
                     self.warn(label, lineno, f"line of {skipped:,} bytes is longer than the "
                                              f"{_amount(limit)} limit (skipped)")
                     continue

@@ -2,7 +2,8 @@
 
 A log may be plain or gzip (told by its magic bytes, not its name), or ``-`` for stdin.
 Lines are read with a length limit, so a hostile or broken input (gigabytes without a
-newline) costs at most :data:`MAX_LINE_BYTES` of memory and becomes one warning.
+newline) costs memory in proportion to :data:`MAX_LINE_BYTES`, not to its length, and
+becomes one warning.
 """
 
 from __future__ import annotations
@@ -140,11 +141,11 @@ def lines_of(stream: LineStream, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]
     return iter(partial(stream.readline, limit), b"")
 
 
-def skip_rest_of_line(stream: LineStream, limit: int = MAX_LINE_BYTES) -> int:
+def skip_rest_of_line(stream: LineStream) -> int:
     """Read past the end of the current line without holding it; returns the bytes skipped."""
     skipped = 0
     while True:
-        piece = stream.readline(limit)
+        piece = stream.readline(_BUFFER)
         skipped += len(piece)
         if not piece or piece.endswith(b"\n"):
             return skipped

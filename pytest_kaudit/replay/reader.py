@@ -34,12 +34,17 @@ MAX_JOBS = 4
 
 
 def default_jobs() -> int:
-    """The CPUs this process may run on, at most :data:`MAX_JOBS`."""
+    """One process per usable CPU (at most :data:`MAX_JOBS`), but one on two CPUs or fewer.
+
+    Workers cost about 15% more CPU in total than one reader. On a 2-core machine that other
+    work keeps busy (ours, measured with ``benchmarks/bench_replay.py``) the split was slower
+    than one process, so there it is only used when asked for (``--jobs``).
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_JOBS))
+    return min(cpus, MAX_JOBS) if cpus > 2 else 1
 
 
 def replay_paths(
