@@ -94,7 +94,7 @@ def test_alias_errors_are_decode_errors(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(("value", "refused"), [("!!int ''", True), ("!!float x", True),
                                                 ("!!timestamp nope", False)])
-def test_odd_explicit_tags_are_problems_not_tracebacks(value: str, refused: bool) -> None:
+def test_odd_explicit_tags_are_problems_not_tracebacks(value: str, *, refused: bool) -> None:
     text = HEADER + f"rules:\n- level: None\n  users: [{value}]\n"
     if refused:
         with pytest.raises(PolicyError, match="cannot decode !!str"):
