@@ -675,6 +675,46 @@ def _check_invalid_namespace(policy: Policy) -> Iterator[Finding]:
             )
 
 
+#: ``RequestInfoFactory``'s API prefixes; under the groupless one a resource path needs 3
+#: segments (``/api/v1/pods``), under the other 4 (``/apis/apps/v1/deployments``).
+_API_PREFIXES = {"api": 3, "apis": 4}
+
+
+def is_resource_path(path: str) -> bool:
+    """Whether a request to ``path`` is a resource request (so no nonResourceURLs rule sees it)."""
+    parts = path.strip("/").split("/") if path.strip("/") else []
+    needed = _API_PREFIXES.get(parts[0]) if parts else None
+    return needed is not None and len(parts) >= needed
+
+
+def _always_resource(url: str) -> bool:
+    """Whether every path ``url`` matches is a resource path (exact, or a ``prefix*``)."""
+    if url == "*" or "//" in url:
+        return False
+    if not url.endswith("*"):
+        return is_resource_path(url)
+    stem = url.rstrip("*")
+    parts = stem.lstrip("/").split("/")
+    needed = _API_PREFIXES.get(parts[0])
+    # the stem must already hold all needed segments, the last one non-empty
+    return stem.startswith("/") and needed is not None and len(parts) >= needed and all(
+        parts[:needed])
+
+
+def _check_resource_url(policy: Policy) -> Iterator[Finding]:
+    for i, rule in enumerate(policy.rules):
+        for j, url in enumerate(rule.non_resource_urls):
+            if not _always_resource(url):
+                continue
+            yield Finding(
+                f'"{url}" is a resource request path: kube-apiserver audits requests to it as '
+                "resource requests, which nonResourceURLs never matches",
+                f"rules[{i}].nonResourceURLs[{j}]",
+                hint="match it with resources (group and resource name) and namespaces instead",
+                fix="move it to a rule with resources",
+            )
+
+
 def _check_ignored_documents(policy: Policy) -> Iterator[Finding]:
     leaks = _secret_leaks(policy)
     leak_note = ""
@@ -731,6 +771,8 @@ LINTS: tuple[Lint, ...] = (
          "use the plural, lower-case resource name", _check_unknown_resource),
     Lint("invalid-namespace", "warning", "a namespace name no namespace can have (upper case, "
          "'_')", "use the namespace's real name", _check_invalid_namespace),
+    Lint("resource-url", "warning", "a nonResourceURLs entry that is a resource path "
+         "(/api/v1/pods)", "match it with resources instead", _check_resource_url),
     Lint("ignored-document", "warning", "a YAML document after the first, which kube-apiserver "
          "never reads", "merge it into the first document or delete it",
          _check_ignored_documents),

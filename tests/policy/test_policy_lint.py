@@ -155,6 +155,10 @@ def codes(text: str, lint_id: str, version: str | None = None) -> list[str]:
         # invalid-namespace
         ("invalid-namespace", "rules:\n- level: None\n  namespaces: [Kube_System, '', default]\n",
          ["rules[0].namespaces[0]"]),
+        # resource-url
+        ("resource-url", "rules:\n- level: None\n  nonResourceURLs: [/api/v1/pods, '/apis/apps/v1/d*',"
+         " /api/v1, '/api/v1/*', /apis/apps/v1, /healthz, '*']\n",
+         ["rules[0].nonResourceURLs[0]", "rules[0].nonResourceURLs[1]"]),
         # ignored-document
         ("ignored-document", "rules:\n- level: None\n---\n# nothing here\n---\n"
          "rules: [{level: Metadata}]\n", [""]),
@@ -170,7 +174,7 @@ def test_every_lint_has_a_test_and_a_fix() -> None:
     assert ids == {
         "shadowed-rule", "match-everything", "empty-selector", "no-catch-all", "secret-bodies",
         "request-received-not-omitted", "literal-wildcard", "missing-group", "unknown-verb",
-        "unknown-resource", "invalid-namespace", "ignored-document",
+        "unknown-resource", "invalid-namespace", "ignored-document", "resource-url",
     }
     assert all(lint.fix and lint.severity == "warning" for lint in LINTS)
 

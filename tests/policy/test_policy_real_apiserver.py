@@ -89,6 +89,8 @@ rules:
   users: ["system:serviceaccount:kube-system:*"]
 - level: RequestResponse
   namespaces: ["kaudit-*"]
+- level: RequestResponse
+  nonResourceURLs: ["/api/v1/namespaces*"]
 - level: Metadata
   resources: [{group: "", resources: [secrets, configmaps]}]
 - level: None
@@ -113,12 +115,13 @@ REQUESTS = """
 def test_what_lint_calls_never_matching_never_matches_on_the_apiserver(
     control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester
 ) -> None:
-    """Each of the first four rules is flagged by a lint; the real apiserver logs every request
-    at the fifth rule's level, so none of the four ever applied."""
+    """Each of the first five rules is flagged by a lint; the real apiserver logs every request
+    at the sixth rule's level, so none of the five ever applied."""
     loaded = Policy.from_yaml(NEVER_MATCHING)
     flagged = {p.field.split(".")[0] for p in loaded.lint()
-               if p.code in ("unknown-verb", "unknown-resource", "literal-wildcard")}
-    assert flagged == {"rules[0]", "rules[1]", "rules[2]", "rules[3]"}
+               if p.code in ("unknown-verb", "unknown-resource", "literal-wildcard",
+                             "resource-url")}
+    assert flagged == {"rules[0]", "rules[1]", "rules[2]", "rules[3]", "rules[4]"}
     pytester.makefile(".yaml", policy=NEVER_MATCHING)
     pytester.makepyfile(REQUESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kaudit-policy=policy.yaml")
