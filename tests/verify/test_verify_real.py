@@ -83,3 +83,39 @@ def test_a_cluster_running_another_policy_shows_the_rule_that_differs(
     assert suite.get("failures") == str(n)
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert f"rules[10] {believed.rules[10].summary()}" in failed
+
+
+IMPERSONATION_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+    "rules": [
+        {"level": "None", "users": ["alice"], "resources": [{"resources": ["secrets"]}]},
+        {"level": "RequestResponse", "userGroups": ["devs"],
+         "resources": [{"resources": ["configmaps"]}]},
+        {"level": "Metadata"},
+    ],
+}
+
+
+def test_without_minted_credentials_the_report_says_impersonated(
+        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    policy = Policy.from_dict(IMPERSONATION_POLICY)
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy.text)
+    backend = LocalBackend()
+    handle = backend.start(ClusterSpec(policy))
+    try:  # the same cluster seen as an `existing` one: no CA key, so the admin impersonates
+        code = main(["verify", str(path), "--backend", "existing",
+                     "--kubeconfig", str(handle.kubeconfig),
+                     "--log-path", handle.apiserver_flags["audit-log-path"]])
+    finally:
+        backend.stop(handle)
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    lines = out.out.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.startswith("rules[")}
+    assert "NOT SENDABLE" in rows["rules[00]"] and "NOT SENDABLE" in rows["rules[01]"]
+    assert "OK" in rows["rules[02]"]
+    assert any("cannot mint credentials for 'alice'; the admin impersonates it, and the "
+               "policy matches the admin, whom rules[2] decides" in line for line in lines)
+    assert any("sent by the admin impersonating 'kaudit:other-user'" in line for line in lines)
