@@ -21,6 +21,7 @@ from pytest_kaudit.policy.evaluate import (
 from pytest_kaudit.policy.flags import validate_flags
 from pytest_kaudit.policy.model import GroupResources, Level, Policy, PolicyRule, Stage
 from pytest_kaudit.policy.problems import Problem, Severity
+from pytest_kaudit.policy.request import RequestAttributes
 from pytest_kaudit.policy.versions import (
     Version,
     VersionLike,
@@ -675,30 +676,18 @@ def _check_invalid_namespace(policy: Policy) -> Iterator[Finding]:
             )
 
 
-#: ``RequestInfoFactory``'s API prefixes; under the groupless one a resource path needs 3
-#: segments (``/api/v1/pods``), under the other 4 (``/apis/apps/v1/deployments``).
-_API_PREFIXES = {"api": 3, "apis": 4}
-
-
-def is_resource_path(path: str) -> bool:
-    """Whether a request to ``path`` is a resource request (so no nonResourceURLs rule sees it)."""
-    parts = path.strip("/").split("/") if path.strip("/") else []
-    needed = _API_PREFIXES.get(parts[0]) if parts else None
-    return needed is not None and len(parts) >= needed
-
-
 def _always_resource(url: str) -> bool:
-    """Whether every path ``url`` matches is a resource path (exact, or a ``prefix*``)."""
-    if url == "*" or "//" in url:
+    """Whether every path ``url`` matches (exactly, or as a ``prefix*``) is a resource path.
+
+    Whether a path is a resource request depends only on its prefix and segment count, so
+    if the prefix of a ``prefix*`` pattern already is one, every longer path is one too.
+    """
+    if url == "*" or "?" in url or "#" in url:
         return False
-    if not url.endswith("*"):
-        return is_resource_path(url)
-    stem = url.rstrip("*")
-    parts = stem.lstrip("/").split("/")
-    needed = _API_PREFIXES.get(parts[0])
-    # the stem must already hold all needed segments, the last one non-empty
-    return stem.startswith("/") and needed is not None and len(parts) >= needed and all(
-        parts[:needed])
+    try:
+        return RequestAttributes.from_http("GET", url.rstrip("*")).is_resource_request
+    except ValueError:  # refused before the audit filter (/api/v1/watch): never audited
+        return True
 
 
 def _check_resource_url(policy: Policy) -> Iterator[Finding]:
