@@ -275,6 +275,29 @@ def test_k3s_backend_real_testcontainers_with_standin_image_stop_leaves_no_conta
     assert handle.workdir is not None and not handle.workdir.exists()
 
 
+def test_k3s_backend_real_testcontainers_with_standin_image_keep_leaves_the_container(
+    standin_image: str, testcontainers_env: None,
+) -> None:
+    """With keep (and Ryuk off) stop() leaves the container running, as the README says."""
+    before = containers_of(standin_image)
+    backend = K3sBackend(image=standin_image, keep=True)
+    handle = backend.start(ClusterSpec(policy=None, timeout=120))
+    kept = containers_of(standin_image) - before
+    try:
+        backend.stop(handle)
+        assert len(kept) == 1 and kept <= containers_of(standin_image)
+        status = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Status}}", *kept],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()
+        assert status == "running"
+    finally:
+        for cid in containers_of(standin_image) - before:
+            subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
+        if handle.workdir is not None:
+            shutil.rmtree(handle.workdir, ignore_errors=True)
+
+
 def test_k3s_backend_real_testcontainers_with_standin_image_bad_flag_fails_with_apiserver_error(
     standin_image: str, testcontainers_env: None,
 ) -> None:
