@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.errors import PolicyError
@@ -37,8 +39,11 @@ rules: [
 def start_error(binaries: ControlPlaneBinaries, policy: Path, tmp_path: Path) -> str:
     """The ``Error:`` line kube-apiserver exits with for this policy file."""
     key = tmp_path / "sa.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True, timeout=60)
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption())
+    key.write_bytes(pem)
+    key.chmod(0o600)
     done = subprocess.run(
         [str(binaries.apiserver), "--etcd-servers=http://127.0.0.1:1",
          f"--cert-dir={tmp_path / 'certs'}", f"--audit-policy-file={policy}",
