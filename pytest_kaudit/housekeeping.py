@@ -14,6 +14,7 @@ import kubernetes.client
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from pytest_kaudit.backends._probe import service_account_admits_pods
 from pytest_kaudit.backends.base import ClusterHandle
 from pytest_kaudit.client import AuditIds, make_client
 from pytest_kaudit.errors import KauditError
@@ -75,8 +76,11 @@ class Housekeeping:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                core.read_namespaced_service_account("default", namespace)
-                return
+                account = core.read_namespaced_service_account("default", namespace)
+                if service_account_admits_pods(
+                    has_token_secret=bool(account.secrets), version=self.handle.version
+                ):
+                    return
             except ApiException as exc:
                 if exc.status != 404:
                     raise

@@ -196,6 +196,14 @@ def prove_policy_live(
         reader.close()
 
 
+def service_account_admits_pods(*, has_token_secret: bool, version: tuple[int, int]) -> bool:
+    """Whether an existing ``default`` ServiceAccount lets the admission plugin admit pods.
+
+    Before 1.21 the plugin mounts the account's token Secret, so it needs one referenced.
+    """
+    return has_token_secret or version >= SECRETLESS_SERVICE_ACCOUNTS
+
+
 def wait_service_account(
     server: str,
     ca_file: Path | None,
@@ -221,12 +229,13 @@ def wait_service_account(
     deadline = started + timeout
     ctx = ssl_context(ca_file, creds, insecure=insecure)
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
-    needs_secret = version < SECRETLESS_SERVICE_ACCOUNTS
     last = "no answer yet"
     while True:
         try:
             status, body = request(server, path, ctx, creds=creds, timeout=2.0)
-            if status == 200 and (not needs_secret or json.loads(body).get("secrets")):
+            if status == 200 and service_account_admits_pods(
+                has_token_secret=bool(json.loads(body).get("secrets")), version=version
+            ):
                 return time.monotonic() - started
             last = (
                 f"{path} has no token Secret yet"
