@@ -112,7 +112,9 @@ def _make_backend(args: argparse.Namespace) -> Backend:
     try:
         return make_backend(KauditConfig(values, Path.cwd()))
     except Exception as exc:  # pytest.UsageError for a misconfigured backend
-        raise CliError(f"--backend {values['backend']}: {exc}") from None
+        # the plugin's words name its --kaudit-* options; here they are plain --options
+        raise CliError(f"--backend {values['backend']}: "
+                       + str(exc).replace("--kaudit-", "--")) from None
 
 
 def run(args: argparse.Namespace, streams: Streams) -> int:

@@ -9,6 +9,7 @@ reports any request whose real events contradict the engine as an engine bug.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pytest_kaudit.backends.base import Credentials
@@ -239,12 +240,15 @@ def prove_all(requirements: Sequence[Requirement], ctx: CheckContext, session: T
     if any(r.kind == "gap" for r in requirements):
         gap_items = gap_specs(server_targets(session))
     canary = Canary.new()
-    canary_sent: list[tuple[Step, Sent]] = []
-    if any(r.kind == "canary" for r in requirements):
-        for step in canary_plan(canary, ctx.canary_namespace):  # in order: create, then update
-            canary_sent.append((step, session.send(step.spec)))
+    steps = canary_plan(canary, ctx.canary_namespace) if any(
+        r.kind == "canary" for r in requirements) else []
     batch = [s for _, specs in plan for s in specs] + [s for _, s in gap_items]
-    sent = session.send_all(batch)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the canary's requests depend on each other (create, then update...): one thread
+        # sends them in order while the independent requests go out concurrently
+        canary_future = background.submit(lambda: [session.send(st.spec) for st in steps])
+        sent = session.send_all(batch)
+        canary_sent = list(zip(steps, canary_future.result(), strict=True))
     verdicts = session.judge(sent + [s for _, s in canary_sent])
     by_spec = iter(verdicts[:len(batch)])
     results = []

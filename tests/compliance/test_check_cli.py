@@ -82,9 +82,13 @@ requirements:
      "--flag 'audit-log-maxage': expected NAME=VALUE"),
     (["check", COMPLIANT, "--offline", "--pack", ""], "nothing to check"),
     (["check", COMPLIANT, "--offline", "--format", "pdf"], "invalid choice: 'pdf'"),
+    (["check", COMPLIANT, "--backend", "existing"],
+     "--backend existing: --backend=existing needs --kubeconfig (or KUBECONFIG)"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(
-        capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+        message: str) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert message in err
