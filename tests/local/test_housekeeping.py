@@ -18,6 +18,7 @@ from kubernetes import client as k8s
 from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec
 from pytest_kaudit.backends.local import LocalBackend
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
+from pytest_kaudit.client import AuditIds, make_client
 from pytest_kaudit.errors import KauditError
 from pytest_kaudit.housekeeping import Housekeeping
 from pytest_kaudit.policy import Policy
@@ -111,28 +112,38 @@ def test_where_a_controller_creates_service_accounts_housekeeping_waits_for_it(
     housekeeping = Housekeeping(with_controller, timeout=30)
     # stand-in for kube-controller-manager's ServiceAccount controller: it creates `default`
     # once the namespace exists, as the real one does (later, on real clusters)
-    core = k8s.CoreV1Api(housekeeping.api)
+    # its own client: an ApiClient keeps the last response on itself, so it is not shared
+    # between threads
+    stand_in = make_client(cluster, cluster.admin, AuditIds("stand-in-controller"),
+                           user_agent="stand-in ServiceAccount controller")
+    core = k8s.CoreV1Api(stand_in)
     stop = threading.Event()
+    errors: list[str] = []
 
     def controller() -> None:
         while not stop.is_set():
             try:
-                core.create_namespaced_service_account(
-                    "waited-ns", k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="default")))
+                core.create_namespaced_service_account("waited-ns", k8s.V1ServiceAccount(
+                    metadata=k8s.V1ObjectMeta(name="default"),
+                    # before 1.21 the token controller also links a token Secret
+                    secrets=[k8s.V1ObjectReference(name="default-token-stand-in")]))
                 return
-            except k8s.ApiException as exc:
-                if exc.status != 404:  # namespace not there yet
-                    raise
+            except Exception as exc:  # 404 until the namespace exists; anything else: retry
+                errors.append(repr(exc)[:300])
             stop.wait(0.05)
 
     thread = threading.Thread(target=controller)
     thread.start()
     try:
-        housekeeping.ensure_namespace("waited-ns")
+        try:
+            housekeeping.ensure_namespace("waited-ns")
+        except KauditError:
+            raise AssertionError(f"the stand-in controller failed: {errors[-3:]}") from None
         core.read_namespaced_service_account("default", "waited-ns")  # it exists now
     finally:
         stop.set()
         thread.join()
+        stand_in.close()
         housekeeping.close()
 
 
