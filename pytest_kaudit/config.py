@@ -70,8 +70,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("kind_config", "Base kind cluster config to merge the audit wiring into",
            metavar="PATH"),
     Option("kind_config_dump", "Write the generated kind config to PATH", metavar="PATH"),
-    Option("reuse", "Reuse an existing kind cluster with the same name and configuration",
-           default=False, kind="bool"),
+    Option("reuse", "Reuse an existing kind cluster with the same name and configuration; "
+           "local backend: reuse a warm cluster (etcd + kube-apiserver kept running after the "
+           "run, shared with `kaudit up`)", default=False, kind="bool"),
+    Option("warm_idle", "Minutes a warm local cluster (--kaudit-reuse) stays up unused before "
+           "it stops itself", 15.0, kind="float", metavar="MINUTES", above=0),
     Option("keep", "Keep kind/k3s clusters after the run", default=False, kind="bool"),
     Option("cluster_name", "Name of the kind cluster (default: kaudit-<config hash>)",
            metavar="NAME"),

@@ -35,7 +35,8 @@ def make_backend(cfg: KauditConfig) -> Backend:
     if name == "local":
         from pytest_kaudit.backends.local import LocalBackend
 
-        return LocalBackend(apiserver_bin=cfg.apiserver_bin, etcd_bin=cfg.etcd_bin)
+        return LocalBackend(apiserver_bin=cfg.apiserver_bin, etcd_bin=cfg.etcd_bin,
+                            reuse=cfg.reuse, idle_minutes=cfg.warm_idle)
     if name == "kind":
         from pytest_kaudit.backends.kind import KindBackend
 

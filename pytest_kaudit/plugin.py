@@ -18,6 +18,7 @@ from pytest_kaudit.config import KauditConfig, add_options, get_config
 from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
 from pytest_kaudit.factories import (
     KAUDIT_KEY,
+    SPEC_KEY,
     ClusterPool,
     PolicyCache,
     kaudit_fixture,
@@ -92,6 +93,21 @@ class KauditPlugin:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         presolve_specs(items, self.cfg, self.policies)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Begin the first test's boot now, where the backend can boot in the background."""
+        if session.config.option.collectonly or _is_xdist_controller(session.config):
+            return
+        spec = next((item.stash[SPEC_KEY] for item in session.items if SPEC_KEY in item.stash),
+                    None)
+        if spec is None:
+            return
+        prestart = getattr(self.pool.backend, "prestart", None)
+        if prestart is not None:
+            prestart(spec)
+        # The first test needs the API client's largest module (seconds on a busy machine):
+        # imported now, while the cluster boots, instead of inside the test's call.
+        import kubernetes.client.api.core_v1_api  # noqa: F401
+
     # -- fixtures ----------------------------------------------------------------------------
 
     @pytest.fixture
@@ -140,6 +156,8 @@ class KauditPlugin:
         if self._pool is not None and self._pool.boots:
             boots = ", ".join(f"{name} {secs:.1f}s" for name, secs in self._pool.boots)
             terminalreporter.write_line(f"kaudit: clusters booted: {boots}")
+        for note in getattr(self._pool.backend, "notes", ()) if self._pool is not None else ():
+            terminalreporter.write_line(f"kaudit: {note}")
         if self.coverage is not None and self.coverage.has_data():
             terminalreporter.section("kaudit policy rule coverage")
             terminalreporter.write_line(self.coverage.report())
@@ -169,6 +187,12 @@ class KauditPlugin:
 
 
 _COVERAGE_FAILED = pytest.StashKey[str]()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The xdist controller runs no tests (its workers boot their own clusters)."""
+    dist = getattr(config.option, "dist", "no")
+    return not hasattr(config, "workerinput") and dist not in ("no", None)
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,7 +13,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from pytest_kaudit.backends.local.executors import (
     tail,
 )
 from pytest_kaudit.backends.local.pki import ClusterPKI
+from pytest_kaudit.backends.local.warm import DEFAULT_IDLE_MINUTES, WarmPlane
+from pytest_kaudit.backends.local.warm import NAME as WARM_NAME
 from pytest_kaudit.errors import BootError, KauditError
 from pytest_kaudit.events.log import FileLogSource
 
@@ -136,6 +140,16 @@ def refuse_unparsable_flags(binaries: ControlPlaneBinaries, flags: dict[str, str
 
 
 OWNER_FILE = "owner.pid"
+#: Audit modes in which each event is written before the request's response is sent.
+_SYNCHRONOUS_AUDIT_MODES = frozenset({"blocking", "blocking-strict"})
+
+
+def needs_graceful_stop(spec: ClusterSpec) -> bool:
+    """Whether a stop must let the apiserver flush: it may buffer events the user keeps."""
+    flags = spec.flags
+    if flags.get("audit-log-mode", "blocking") not in _SYNCHRONOUS_AUDIT_MODES:
+        return True
+    return any(name.startswith("audit-webhook-") for name in flags)
 
 
 def reap_stale_workdirs(base: Path) -> list[Path]:
@@ -162,6 +176,42 @@ def _attempt_log(name: str, attempt: int) -> str:
     return f"{name}.log" if attempt == 1 else f"{name}-attempt{attempt}.log"
 
 
+#: Never set: the prestart threads idle until the process exits (see :class:`_Early`).
+_BACKEND_CLOSED = threading.Event()
+
+
+class _Early:
+    """A boot running in a thread, and its outcome.
+
+    The thread outlives the boot: the children's parent-death signal fires when the *thread*
+    that forked them ends, so it waits for :data:`_BACKEND_CLOSED` (process exit ends it).
+    """
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._handle: ClusterHandle | None = None
+        self._error: BaseException | None = None
+
+    def run(self, start: Callable[[ClusterSpec], ClusterHandle]) -> None:
+        try:
+            self._handle = start(self.spec)
+        except BaseException as exc:  # handed to the thread that asks for the result
+            self._error = exc
+        finally:
+            self._done.set()
+        _BACKEND_CLOSED.wait()
+
+    def result(self) -> ClusterHandle:
+        """Wait for the boot; its handle, or its exception re-raised here."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._handle is not None
+        return self._handle
+
+
 @dataclass
 class _Running:
     etcd: EtcdExecutor
@@ -175,11 +225,23 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, *, apiserver_bin: str | None = None, etcd_bin: str | None = None,
-                 base_dir: Path | None = None) -> None:
+                 base_dir: Path | None = None, reuse: bool = False,
+                 warm_dir: Path | None = None,
+                 idle_minutes: float = DEFAULT_IDLE_MINUTES) -> None:
+        """``reuse``: run on the warm plane (:mod:`.warm`, in ``warm_dir``, default the
+        cache) that outlives the run and stops itself after ``idle_minutes`` unused."""
         self.apiserver_bin = apiserver_bin
         self.etcd_bin = etcd_bin
         self.base_dir = base_dir
+        self.reuse = reuse
+        self.warm_dir = warm_dir
+        self.idle_minutes = idle_minutes
+        #: What the warm plane did for this run, for the terminal summary.
+        self.notes: list[str] = []
+        self._warm: WarmPlane | None = None
+        self._warm_key: str | None = None
         self._running: dict[str, _Running] = {}
+        self._early: dict[str, _Early] = {}
         self._binaries: ControlPlaneBinaries | None = None
 
     @property
@@ -189,8 +251,28 @@ class LocalBackend:
             self._binaries = find_binaries(self.apiserver_bin, self.etcd_bin)
         return self._binaries
 
+    def prestart(self, spec: ClusterSpec) -> None:
+        """Begin booting ``spec``'s cluster in a thread; :meth:`start` of that spec takes it.
+
+        Called once the run's tests are known, so the boot overlaps what pytest still does
+        before the first test's set-up. Errors surface from :meth:`start`, as if raised there.
+        """
+        if spec.key in self._early:
+            return
+        early = _Early(spec)
+        early.thread = threading.Thread(target=early.run, args=(self._start_now,),
+                                        name="kaudit-prestart", daemon=True)
+        self._early[spec.key] = early
+        early.thread.start()
+
     def start(self, spec: ClusterSpec) -> ClusterHandle:
         """Validate ``spec``, boot etcd and kube-apiserver, and return the handle."""
+        early = self._early.pop(spec.key, None)
+        if early is not None:
+            return early.result()
+        return self._start_now(spec)
+
+    def _start_now(self, spec: ClusterSpec) -> ClusterHandle:
         taken = sorted(OWNED_FLAGS & set(spec.flags))
         if taken:
             raise KauditError(
@@ -199,6 +281,10 @@ class LocalBackend:
         binaries = self.binaries
         validate_spec(spec, binaries.version)  # before anything boots
         refuse_unparsable_flags(binaries, dict(spec.flags))
+        if self.reuse and spec.policy is not None:
+            handle = self._attach_warm(spec, binaries)
+            if handle is not None:
+                return handle
         reap_stale_workdirs(Path(self.base_dir or tempfile.gettempdir()))
         workdir = Path(tempfile.mkdtemp(prefix="kaudit-local-", dir=self.base_dir))
         workdir.chmod(0o700)
@@ -212,6 +298,18 @@ class LocalBackend:
     def _start_in(self, workdir: Path, spec: ClusterSpec,
                   binaries: ControlPlaneBinaries) -> ClusterHandle:
         started = time.monotonic()
+        (workdir / "etcd").mkdir(mode=0o700)
+        etcd_extra = ["--unsafe-no-fsync=true"] if binaries.etcd_supports("unsafe-no-fsync") else []
+
+        def new_etcd(attempt: int) -> EtcdExecutor:
+            executor = EtcdExecutor(binaries.etcd, workdir / "etcd" / f"data-{attempt}",
+                                    workdir / _attempt_log("etcd", attempt),
+                                    timeout=spec.timeout, extra=etcd_extra)
+            self._running[workdir.name] = _Running(executor, None, workdir)
+            return executor
+
+        etcd = new_etcd(1)
+        etcd.spawn()  # etcd needs nothing else: it boots while the PKI is made
         pki = ClusterPKI.create(workdir / "pki")
         admin = pki.issue_client("kaudit-admin", ("system:masters",))
         policy_file = workdir / "policy" / "audit-policy.json"
@@ -223,13 +321,9 @@ class LocalBackend:
         log_path = user_flags.pop("audit-log-path", str(workdir / "audit" / "audit.log"))
         if log_path != "-":
             Path(log_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (workdir / "etcd").mkdir(mode=0o700)
-        etcd_extra = ["--unsafe-no-fsync=true"] if binaries.etcd_supports("unsafe-no-fsync") else []
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            etcd = EtcdExecutor(binaries.etcd, workdir / "etcd" / f"data-{attempt}",
-                                workdir / _attempt_log("etcd", attempt),
-                                timeout=spec.timeout, extra=etcd_extra)
-            self._running[workdir.name] = _Running(etcd, None, workdir)
+            if attempt > 1:
+                etcd = new_etcd(attempt)
             try:
                 etcd.start_or_explain("etcd")
                 break
@@ -296,39 +390,90 @@ class LocalBackend:
             },
         )
 
+    def _attach_warm(self, spec: ClusterSpec,
+                     binaries: ControlPlaneBinaries) -> ClusterHandle | None:
+        """The warm plane's handle for ``spec``, or None when this run cannot have it."""
+        if self._warm is not None:  # the plane serves this run's first configuration only
+            self.notes.append(f"the warm plane runs this session's first configuration; "
+                              f"configuration {spec.key} boots a cluster of its own")
+            return None
+        plane = WarmPlane(binaries, directory=self.warm_dir, idle_minutes=self.idle_minutes)
+        started = time.monotonic()
+        attached = plane.attach(spec, timeout=spec.timeout)
+        if attached is None:
+            plane.release()
+            self.notes.append("the warm plane is in use by another run with another "
+                              "configuration; this run boots a cluster of its own")
+            return None
+        handle, note = attached
+        self._warm, self._warm_key = plane, spec.key
+        seconds = time.monotonic() - started
+        handle.details["boot seconds"] = f"{seconds:.2f}"
+        handle.details["warm plane note"] = note
+        self.notes.append(f"{note} in {plane.directory} ({seconds:.2f}s)")
+        return handle
+
     def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
         """Local clusters boot in seconds: a new configuration gets a new cluster."""
         return None
 
     def is_alive(self, handle: ClusterHandle) -> bool:
         """Whether both processes of the cluster still run."""
+        if handle.name == WARM_NAME:
+            return self._warm is not None and self._warm.is_alive()
         running = self._running.get(handle.name)
         return bool(running and running.apiserver and running.etcd.is_alive()
                     and running.apiserver.is_alive())
 
     def apiserver_log_tail(self, handle: ClusterHandle, lines: int = 25) -> str:
         """The last lines the apiserver wrote to stderr (for crash reports)."""
+        if handle.name == WARM_NAME:
+            return tail(Path(handle.details["apiserver log"]), lines)
         running = self._running.get(handle.name)
         return tail(running.apiserver.log_file, lines) if running and running.apiserver else ""
 
     def stop(self, handle: ClusterHandle) -> None:
-        """Stop the apiserver, then etcd (the reverse order hangs), and remove the directory."""
-        self._cleanup(handle.name, handle.workdir)
+        """Stop the cluster and remove its directory.
+
+        The fixtures have read every event they wait for when a cluster is stopped, and in
+        the default ``blocking`` audit mode each event is written before its response is
+        sent, so the pair is killed without a drain. A log the user asked to keep that may
+        hold buffered events (``--audit-log-mode=batch``, a webhook) gets a graceful stop.
+        """
+        if handle.name == WARM_NAME:  # it keeps running for the next run
+            self._release_warm()
+            return
+        self._cleanup(handle.name, handle.workdir, graceful=needs_graceful_stop(handle.spec))
+
+    def _release_warm(self) -> None:
+        if self._warm is not None:
+            self._warm.release()
+            self._warm = self._warm_key = None
 
     def stop_all(self) -> None:
         """Stop every cluster this backend started (session end, interrupted runs)."""
+        for early in list(self._early.values()):  # a prestart nobody took: let it finish
+            try:
+                early.result()
+            except BaseException:  # noqa: BLE001 - its own cleanup ran; only its end matters
+                log.debug("prestarted boot failed", exc_info=True)
+        self._early.clear()
+        self._release_warm()
         for name, running in list(self._running.items()):
             self._cleanup(name, running.workdir)
 
-    def _cleanup(self, name: str, workdir: Path | None) -> None:
+    def _cleanup(self, name: str, workdir: Path | None, *, graceful: bool = False) -> None:
         running = self._running.pop(name, None)
         if running is not None:
-            for executor in (running.apiserver, running.etcd):
+            for executor in (running.apiserver, running.etcd):  # the reverse order hangs
                 if executor is None:
                     continue
                 try:
-                    executor._timeout = _STOP_TIMEOUT  # one deadline for the stop, then SIGKILL
-                    executor.stop()
+                    if graceful:
+                        executor._timeout = _STOP_TIMEOUT  # one deadline, then SIGKILL
+                        executor.stop()
+                    else:
+                        executor.kill_now()
                 except Exception:  # a crashed process exits non-zero; still clean the rest
                     log.debug("stopping %s", executor, exc_info=True)
                     executor.kill()

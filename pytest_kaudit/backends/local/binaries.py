@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -144,19 +146,52 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
+def binary_identity(path: Path) -> str:
+    """Path, size and modification time of a binary: a rebuilt or replaced one differs."""
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _answer_cache(path: str, question: str) -> Path:
+    key = hashlib.sha256(f"{binary_identity(Path(path))}:{question}".encode()).hexdigest()[:24]
+    return provision_cache() / "binary-answers" / f"{key}.json"
+
+
+def _ask(path: str, argument: str) -> str:
+    """``path argument``'s output, kept on disk per binary identity.
+
+    Each ``--help`` / ``--version`` of a 100 MB Go binary costs a fraction of a second, on
+    every run; the answers only change when the binary does.
+    """
+    cached = _answer_cache(path, argument)
+    try:
+        return str(json.loads(cached.read_text())["output"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    proc = subprocess.run([path, argument], capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        return output  # asked again next time
+    try:
+        cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"binary": path, "argument": argument, "output": output}))
+        os.replace(tmp, cached)
+    except OSError:  # a read-only cache only costs the next run the same question
+        pass
+    return output
+
+
 @functools.lru_cache(maxsize=8)
 def _apiserver_version(path: str, _mtime: float) -> str:
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    match = re.search(r"v\d+\.\d+\.\d+\S*", out)
+    match = re.search(r"v\d+\.\d+\.\d+\S*", _ask(path, "--version"))
     return match.group(0) if match else "v0.0.0"
 
 
 @functools.lru_cache(maxsize=8)
 def _help_flags(path: str, _mtime: float) -> frozenset[str]:
-    proc = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
-    return frozenset(
-        re.findall(r"(?m)^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)", proc.stdout + proc.stderr)
-    )
+    return frozenset(re.findall(r"(?m)^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)", _ask(path, "--help")))
 
 
 def _apiserver_flags(path: str, mtime: float) -> frozenset[str]:

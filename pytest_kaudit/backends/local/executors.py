@@ -9,6 +9,7 @@ when a start fails.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -89,20 +90,39 @@ class _LoggedExecutor(Executor):
             raise ProcessExitedWithError(self, 0)
         return bool(super().check_subprocess())
 
+    def spawn(self) -> None:
+        """Start the process without waiting (other set-up overlaps its boot)."""
+        if self.process is None:
+            self.process = subprocess.Popen(self.command_parts, **self._popen_kwargs)
+
     def start_or_explain(self, what: str) -> None:
-        """Start and wait for readiness; on failure raise BootError with the log's tail.
+        """Start (unless :meth:`spawn` did) and wait for readiness; on failure raise BootError
+        with the log's tail.
 
         The tail is quoted inline and the file is not named: the cluster's directory, log
         included, is removed as soon as the start has failed.
         """
         try:
-            self.start()
+            self.spawn()
+            self._set_timeout()
+            self.wait_for(self.check_subprocess)
         except ProcessExitedWithError as exc:
             raise BootError(what, f"exited with code {exc.exit_code}",
                             tail(self.log_file, _TAIL_LINES)) from None
         except TimeoutExpired:
             raise BootError(what, f"not ready within {self._timeout:.0f}s",
                             tail(self.log_file, _TAIL_LINES)) from None
+
+    def kill_now(self) -> None:
+        """SIGKILL the process group and reap it: no drain, for a cluster whose log is read."""
+        process = self.process
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        self._clear_process()
 
     def close_log(self) -> None:
         """Close our handles on the output files."""

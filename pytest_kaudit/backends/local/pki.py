@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pytest_kaudit.backends.base import Credentials
@@ -27,13 +27,19 @@ _VALIDITY = dt.timedelta(days=7)
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file created 0600 from the start (never world-readable, not even briefly)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a secret file created 0600 from the start (never world-readable, not even briefly).
+
+    Written to a temporary name and renamed, so a process sharing the directory (a warm
+    control plane serves several pytest runs) never reads half a file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    os.replace(tmp, path)
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -118,7 +124,9 @@ class ClusterPKI:
         pki.serving_cert_file.write_bytes(cert)
         _write_private(pki.serving_key_file, key)
 
-        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        # ES256 service-account tokens: kube-apiserver signs and verifies ECDSA keys as well
+        # as RSA ones, and a P-256 key costs a fraction of an RSA-2048 one to generate
+        sa_key = ec.generate_private_key(ec.SECP256R1())
         _write_private(pki.sa_private_file, _pem_key(sa_key))
         pki.sa_public_file.write_bytes(
             sa_key.public_key().public_bytes(
@@ -126,6 +134,20 @@ class ClusterPKI:
             )
         )
         return pki
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterPKI:
+        """The PKI :meth:`create` wrote to ``directory`` (a warm control plane's, reattached).
+
+        Raises:
+            OSError / ValueError: missing or unreadable files.
+        """
+        ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(),
+                                                    password=None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{directory / 'ca.key'} is not an ECDSA key")
+        return cls(directory, ca_cert, ca_key)
 
     def _issue(
         self,
@@ -155,11 +177,11 @@ class ClusterPKI:
         stem = _safe_stem(user, groups)
         cert_file = self.directory / "users" / f"{stem}.crt"
         key_file = self.directory / "users" / f"{stem}.key"
-        if not cert_file.exists():
+        if not cert_file.exists():  # the key is renamed into place before the certificate
             cert_file.parent.mkdir(mode=0o700, exist_ok=True)
             cert, key = self._issue(_name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH)
             _write_private(key_file, key)
-            cert_file.write_bytes(cert)
+            _write_private(cert_file, cert)
         return Credentials(user=user, groups=groups, cert_file=cert_file, key_file=key_file)
 
 
