@@ -100,6 +100,17 @@ def _flags(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
     return flags, from_file
 
 
+def _refuse_bad_flags(flags: dict[str, str], *, origin: str) -> None:
+    """Flags kube-apiserver would refuse to start with are bad input, before anything boots."""
+    from pytest_kaudit.policy import validate_flags
+
+    audit = {k: v for k, v in flags.items() if k.startswith("audit-")}
+    errors = [p for p in validate_flags(audit, source=origin) if p.severity == "error"]
+    if errors:
+        raise CliError("kube-apiserver would refuse these flags:\n"
+                       + "\n".join(f"  {p}" for p in errors))
+
+
 def _make_backend(args: argparse.Namespace) -> Backend:
     from pytest_kaudit.config import OPTIONS, KauditConfig
     from pytest_kaudit.factories import make_backend
@@ -133,6 +144,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         raise CliError(f"policy {args.policy!r} would be rejected by kube-apiserver:\n"
                        + "\n".join(f"  {p}" for p in exc.problems)) from None
     flags, from_file = _flags(args)
+    _refuse_bad_flags(flags, origin=args.apiserver_flags or "--flag")
     packs = tuple(p.strip() for p in args.pack.split(",") if p.strip())
     try:
         requirements = select_requirements(packs, args.requirements)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.compliance.checks import (
-    PATH_FLAGS,
     CheckContext,
     declared_flags,
     predict_all,
@@ -86,10 +85,15 @@ def conflicts(requirements: Sequence[Requirement]) -> list[str]:
     return out
 
 
+#: Declared flags the test cluster runs with, so the real run reads them back from it. Paths
+#: name the deployment's machine; format, mode and truncation would change what is judged.
+PASSED_FLAGS = ("audit-log-maxage", "audit-log-maxbackup", "audit-log-maxsize",
+                "audit-log-compress")
+
+
 def passable_flags(flags: dict[str, str]) -> dict[str, str]:
-    """The declared flags the test cluster can run with: audit log settings, not paths."""
-    return {k: v for k, v in flags.items()
-            if k.startswith("audit-log-") and k not in PATH_FLAGS}
+    """The declared rotation flags, for the test cluster."""
+    return {k: v for k, v in flags.items() if k in PASSED_FLAGS}
 
 
 def run_check(policy: Policy, requirements: Sequence[Requirement], opts: CheckOptions, *,

@@ -82,6 +82,8 @@ requirements:
      "--flag 'audit-log-maxage': expected NAME=VALUE"),
     (["check", COMPLIANT, "--offline", "--pack", ""], "nothing to check"),
     (["check", COMPLIANT, "--offline", "--format", "pdf"], "invalid choice: 'pdf'"),
+    (["check", COMPLIANT, "--offline", "--flag", "audit-log-maxage=ten"],
+     'invalid argument "ten" for "--audit-log-maxage" flag'),
     (["check", COMPLIANT, "--backend", "existing"],
      "--backend existing: --backend=existing needs --kubeconfig (or KUBECONFIG)"),
 ])
