@@ -46,6 +46,7 @@ from pytest_kaudit.backends.base import (
     Credentials,
     validate_spec,
 )
+from pytest_kaudit.backends.kind_schema import KindConfigError, load_kind_config
 from pytest_kaudit.errors import BackendError, BinaryNotFound, BootError
 from pytest_kaudit.events.log import FileLogSource, LogSource
 
@@ -109,10 +110,13 @@ def load_base_config(
         return None
     if isinstance(value, Mapping):
         return dict(value)
-    data = yaml.safe_load(Path(value).read_text())
-    if not isinstance(data, dict):
-        raise BackendError(f"base kind config {value} is not a YAML mapping")
-    return data
+    path = Path(value)
+    try:
+        return load_kind_config(path.read_text(), str(path))
+    except OSError as exc:
+        raise BackendError(f"cannot read the base kind config {path}: {exc.strerror}") from None
+    except KindConfigError as exc:
+        raise BackendError(f"the base kind config is not one kind accepts:\n{exc}") from None
 
 
 def _flags_from_manifest(text: bytes) -> dict[str, str]:
@@ -311,6 +315,8 @@ class KindBackend:
         Raises:
             BackendError: the preflight check found the policy or log not reaching the apiserver.
         """
+        _, _, kind_version = self._tools()
+        kubeadm = kc.kubeadm_api_version(kind_version, self._kubeadm_target())
         try:
             config = kc.build_kind_config(
                 name=name,
@@ -319,6 +325,7 @@ class KindBackend:
                 node_image=self.node_image,
                 base_config=self.base_config,
                 audit=spec.policy is not None,
+                kubeadm_version=kubeadm,
             )
         except ValueError as exc:
             raise BackendError(f"cannot build the kind config: {exc}") from None
@@ -331,14 +338,20 @@ class KindBackend:
                 "audit-log-path=- (apiserver stdout) is not supported by the kind backend; "
                 "let kaudit own audit-log-path, or use --kaudit-backend=local"
             )
+        unbootable = kc.unbootable_nodes(config, kubeadm_version=kubeadm, kind_version=kind_version)
+        if unbootable:
+            raise BackendError(
+                "kind cannot boot this node image with this kind release:\n"
+                + "\n".join(f"  - {p}" for p in unbootable)
+            )
         if self.preflight:
-            _, _, kind_version = self._tools()
-            k8s = self._kubeadm_target()
             problems = kc.check_kind_config(
                 config,
                 dirs=dirs,
-                kubeadm_version=kc.kubeadm_api_version(kind_version, k8s),
+                kubeadm_version=kubeadm,
                 audit=spec.policy is not None,
+                flags=spec.flags,
+                kind_version=kind_version,
             )
             if problems:
                 raise BackendError(
