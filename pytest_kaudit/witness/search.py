@@ -533,8 +533,10 @@ def _variants(space: _Space, index: int, rule: PolicyRule, w: WitnessRequest
         if any(gr.resource_names for gr in rule.resources):
             yield "name", replace(shape, name=s.other_name), user, groups
         outside = (p for c in s.target.classes if not c.mask & (1 << index) for p in c.members)
-        points = sorted(outside, key=lambda p: (p[0] != a.api_group, p[1] != a.resource, p[2] != "",
-                                       p[3] != a.name, "kaudit-other" in p[1]))
+        # another resource of the same group reads best; a made-up one or a subresource less
+        points = sorted(outside, key=lambda p: (p[0] != a.api_group, p[2] != "",
+                                                "kaudit-other" in p[1], p[1] != a.resource,
+                                                p[3] != a.name))
         for point in points[:50]:
             for g, res, sub, name in space.with_names((point,)):
                 yield "resource", replace(shape, group=g, resource=res, subresource=sub,
