@@ -117,6 +117,10 @@ def canary_plan(canary: Canary, namespace: str) -> list[Step]:
         # a Secret's delete answers with a Status, not the object
         Step(RequestSpec(verb="delete", resource="secrets", namespace=namespace, name=name,
                          label="canary"), None),
+        # leave nothing behind on a cluster that outlives the check
+        Step(RequestSpec(verb="delete", resource="serviceaccounts", namespace=namespace,
+                         name=SERVICE_ACCOUNT), None),
+        Step(RequestSpec(verb="delete", resource="namespaces", name=namespace), None),
     ]
     return steps
 
