@@ -19,22 +19,22 @@ from pytest_kaudit.cli.lint import parse_flags_file
 
 if TYPE_CHECKING:
     from pytest_kaudit.backends.base import Backend
+    from pytest_kaudit.options import Option
 
 #: Plugin options that make no sense for one check run (the rest become --<name> options).
 _PLUGIN_ONLY = frozenset({"policy", "apiserver_flag", "lenient", "max_clusters", "evidence",
                           "coverage", "fail_under", "timeout", "boot_timeout", "pack"})
 
 
-def _backend_options() -> list[Any]:
-    from pytest_kaudit.config import OPTIONS
+def _backend_options() -> list[Option]:
+    from pytest_kaudit.options import OPTIONS
 
     return [o for o in OPTIONS if o.name not in _PLUGIN_ONLY]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare ``check``'s arguments."""
-    from pytest_kaudit.compliance.render import FORMATS
-    from pytest_kaudit.compliance.run import DEFAULT_PACKS
+    from pytest_kaudit.compliance import DEFAULT_PACKS, FORMATS
 
     parser.add_argument("policy", metavar="POLICY", help="Audit policy file (YAML or JSON)")
     parser.add_argument("--pack", default=",".join(DEFAULT_PACKS), metavar="NAMES",
@@ -58,14 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
                         help="Seconds the cluster may take to boot (default: 120)")
     group = parser.add_argument_group("backend (as the pytest plugin's --kaudit-* options)")
+    types = {"float": float, "int": int}
     for opt in _backend_options():
         flag = "--" + opt.name.replace("_", "-")
         if opt.kind == "bool":
-            group.add_argument(flag, dest=f"backend_{opt.name}", action="store_true",
-                               help=opt.help)
+            group.add_argument(flag, dest=f"backend_{opt.name}", action="store_const",
+                               const=True, default=None, help=opt.help)
         else:
-            group.add_argument(flag, dest=f"backend_{opt.name}", default=opt.default,
-                               choices=opt.choices, metavar=opt.metavar, help=opt.help)
+            group.add_argument(flag, dest=f"backend_{opt.name}", default=None,
+                               type=types.get(opt.kind, str), choices=opt.choices,
+                               metavar=opt.metavar, help=opt.help)
 
 
 def _argv_flags(argv: list[str]) -> dict[str, str]:
@@ -112,20 +114,10 @@ def _refuse_bad_flags(flags: dict[str, str], *, origin: str) -> None:
 
 
 def _make_backend(args: argparse.Namespace) -> Backend:
-    from pytest_kaudit.config import OPTIONS, KauditConfig
-    from pytest_kaudit.factories import make_backend
+    from pytest_kaudit.compliance.backend import make_check_backend
 
-    values: dict[str, Any] = {o.name: o.default for o in OPTIONS}
-    for opt in _backend_options():
-        value = getattr(args, f"backend_{opt.name}")
-        values[opt.name] = value if not (opt.kind == "bool" and value is False) else opt.default
-    values["session_flags"] = {}
-    try:
-        return make_backend(KauditConfig(values, Path.cwd()))
-    except Exception as exc:  # pytest.UsageError for a misconfigured backend
-        # the plugin's words name its --kaudit-* options; here they are plain --options
-        raise CliError(f"--backend {values['backend']}: "
-                       + str(exc).replace("--kaudit-", "--")) from None
+    return make_check_backend({o.name: getattr(args, f"backend_{o.name}")
+                               for o in _backend_options()})
 
 
 def run(args: argparse.Namespace, streams: Streams) -> int:

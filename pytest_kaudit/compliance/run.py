@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
+from pytest_kaudit.compliance import DEFAULT_PACKS
 from pytest_kaudit.compliance.checks import (
     CheckContext,
     declared_flags,
@@ -24,8 +25,6 @@ from pytest_kaudit.compliance.results import CheckResult, Report
 from pytest_kaudit.errors import KauditError
 from pytest_kaudit.policy import Policy
 from pytest_kaudit.traffic import TrafficSession
-
-DEFAULT_PACKS = ("cis", "secrets")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from pytest_kaudit.compliance import FORMATS
 from pytest_kaudit.compliance.results import CheckResult, Report
 
-FORMATS = ("text", "json", "junit", "html")
+__all__ = ["FORMATS", "render_json", "render_text", "renderer", "status_word", "summary_line"]
+
 
 
 def summary_line(report: Report) -> str:
