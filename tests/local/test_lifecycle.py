@@ -163,7 +163,7 @@ def test_a_sigkilled_run_is_cleaned_by_the_next(control_plane_binaries: ControlP
         if proc.poll() is None:
             proc.kill()
     # the kernel's parent-death signal stops the children...
-    _wait_until(lambda: not any(_alive(p) for p in info["pids"]), 20, "orphans to stop")
+    _wait_until(lambda: not any(_alive(p) for p in info["pids"]), 60, "orphans to stop")
     assert Path(info["workdir"]).exists()
     # ...and the next cluster start removes the directory the dead run left
     backend = LocalBackend(base_dir=base)

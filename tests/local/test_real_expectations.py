@@ -230,7 +230,8 @@ def test_a_failed_boot_is_reported_once_then_not_retried(
         control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(f"""
         import pytest
-        pytestmark = pytest.mark.kaudit(policy={str(BRIEF)!r}, flags={{"no-such-flag": "1"}})
+        pytestmark = pytest.mark.kaudit(policy={str(BRIEF)!r},
+                                        flags={{"authorization-mode": "Nope"}})
 
         def test_first(kaudit):
             pass
@@ -242,7 +243,7 @@ def test_a_failed_boot_is_reported_once_then_not_retried(
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([
         "*kube-apiserver failed to start: exited with code*",
-        "*unknown flag: --no-such-flag*",
+        '*authorization-mode "Nope" is not a valid mode*',
         "*failed earlier in this session; not retried*",
     ])
 
