@@ -73,12 +73,16 @@ def _builtin_commands() -> None:
         provision,
         replay,
         scaffold,
+        up,
         verify,
     )
 
     for module in (lint, explain, diff, replay, kind_config, check, provision, scaffold, verify):
         if not any(c.name == module.COMMAND.name for c in COMMANDS):
             COMMANDS.append(module.COMMAND)
+    for command in up.COMMANDS:  # up, down, status
+        if not any(c.name == command.name for c in COMMANDS):
+            COMMANDS.append(command)
 
 
 def build_parser() -> argparse.ArgumentParser:

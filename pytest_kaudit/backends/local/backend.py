@@ -139,6 +139,22 @@ def refuse_unparsable_flags(binaries: ControlPlaneBinaries, flags: dict[str, str
         "@pytest.mark.kaudit(flags=...))"]))
 
 
+def check_spec(binaries: ControlPlaneBinaries, spec: ClusterSpec) -> None:
+    """Refuse, before anything boots, a spec these binaries would not run.
+
+    Raises:
+        KauditError / PolicyError: flags the backend owns, or a policy or flags the
+            apiserver would refuse.
+    """
+    taken = sorted(OWNED_FLAGS & set(spec.flags))
+    if taken:
+        raise KauditError(
+            f"the local backend sets --{', --'.join(taken)} itself (it wires the cluster "
+            "and its policy file); remove them from --kaudit-apiserver-flag / the marker")
+    validate_spec(spec, binaries.version)
+    refuse_unparsable_flags(binaries, dict(spec.flags))
+
+
 OWNER_FILE = "owner.pid"
 #: Audit modes in which each event is written before the request's response is sent.
 _SYNCHRONOUS_AUDIT_MODES = frozenset({"blocking", "blocking-strict"})
@@ -273,14 +289,8 @@ class LocalBackend:
         return self._start_now(spec)
 
     def _start_now(self, spec: ClusterSpec) -> ClusterHandle:
-        taken = sorted(OWNED_FLAGS & set(spec.flags))
-        if taken:
-            raise KauditError(
-                f"the local backend sets --{', --'.join(taken)} itself (it wires the cluster "
-                "and its policy file); remove them from --kaudit-apiserver-flag / the marker")
         binaries = self.binaries
-        validate_spec(spec, binaries.version)  # before anything boots
-        refuse_unparsable_flags(binaries, dict(spec.flags))
+        check_spec(binaries, spec)
         if self.reuse and spec.policy is not None:
             handle = self._attach_warm(spec, binaries)
             if handle is not None:

@@ -149,7 +149,7 @@ def _mtime(path: Path) -> float:
 def binary_identity(path: Path) -> str:
     """Path, size and modification time of a binary: a rebuilt or replaced one differs."""
     st = path.stat()
-    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _answer_cache(path: str, question: str) -> Path:

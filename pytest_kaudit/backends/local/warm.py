@@ -151,13 +151,22 @@ def _kill(pid: int, binary: Path, marker: str, children: dict[int, subprocess.Po
 class WarmPlane:
     """The warm plane in ``directory``: attach to it, change it, stop it."""
 
-    def __init__(self, binaries: ControlPlaneBinaries, *, directory: Path | None = None,
+    def __init__(self, binaries: ControlPlaneBinaries | None = None, *,
+                 directory: Path | None = None,
                  idle_minutes: float = DEFAULT_IDLE_MINUTES) -> None:
-        self.binaries = binaries
+        """``binaries`` are needed to start or attach; ``status`` and ``down`` use those the
+        state recorded."""
+        self._binaries = binaries
         self.directory = directory or warm_dir()
         self.idle_minutes = idle_minutes
         self._lock_file: IO[bytes] | None = None
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def binaries(self) -> ControlPlaneBinaries:
+        if self._binaries is None:
+            raise BackendError("the warm plane needs the control-plane binaries to start")
+        return self._binaries
 
     # -- paths --------------------------------------------------------------------------------
 
@@ -349,10 +358,10 @@ class WarmPlane:
 
     def _replace_all(self, state: PlaneState | None) -> None:
         """Stop what is left of an old plane (only processes proven ours) and clear its files."""
-        if state is not None:
-            _kill(state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker(),
-                  self._children)
-            _kill(state.etcd_pid, self.binaries.etcd, self._etcd_marker(), self._children)
+        if state is not None:  # the binaries it recorded: they may differ from this run's
+            _kill(state.apiserver_pid, _recorded(state, "kube-apiserver"),
+                  self._apiserver_marker(), self._children)
+            _kill(state.etcd_pid, _recorded(state, "etcd"), self._etcd_marker(), self._children)
         for entry in self.directory.iterdir():
             if entry.name in (_LOCK, _WATCHDOG_PID):
                 continue
@@ -487,8 +496,8 @@ class WarmPlane:
         """Whether both processes recorded in the state still run as ours."""
         state = self.read_state()
         return state is not None and is_ours(
-            state.etcd_pid, self.binaries.etcd, self._etcd_marker()) and is_ours(
-            state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker())
+            state.etcd_pid, _recorded(state, "etcd"), self._etcd_marker()) and is_ours(
+            state.apiserver_pid, _recorded(state, "kube-apiserver"), self._apiserver_marker())
 
     def down(self, *, timeout: float = 30.0) -> bool:
         """Stop the plane (waiting for runs using it) and remove its directory.
@@ -505,9 +514,9 @@ class WarmPlane:
             time.sleep(_POLL)
         state = self.read_state()
         if state is not None:
-            _kill(state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker(),
-                  self._children)
-            _kill(state.etcd_pid, self.binaries.etcd, self._etcd_marker(), self._children)
+            _kill(state.apiserver_pid, _recorded(state, "kube-apiserver"),
+                  self._apiserver_marker(), self._children)
+            _kill(state.etcd_pid, _recorded(state, "etcd"), self._etcd_marker(), self._children)
         watchdog = _watchdog_pid(self.directory)
         _kill(watchdog, Path(sys.executable), str(self.directory), self._children)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -537,6 +546,11 @@ class WarmPlane:
             f"  audit log {log_path} ({size})",
             f"  export KUBECONFIG={self.kubeconfig}",
         ]
+
+
+def _recorded(state: PlaneState, name: str) -> Path:
+    """The path of binary ``name`` as the state recorded it (its identity's first part)."""
+    return Path(state.binaries.get(name, "").rsplit(":", 2)[0])
 
 
 def _when(timestamp: float) -> str:
