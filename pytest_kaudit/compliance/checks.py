@@ -79,7 +79,9 @@ def predict_traffic(req: Requirement, ctx: CheckContext) -> list[Failure]:
                          authorized=True if spec.identity.kind == "admin" else None,
                          impersonated_user=spec.identity.user
                          if spec.identity.kind == "impersonated" else None)
-        items.append((spec, attrs, logged, [f"predicted: {logged.describe()}"]))
+        # "not logged" is already the problem's own words; a logged level is worth showing
+        ev = [f"predicted: {logged.describe()}"] if logged.is_logged else []
+        items.append((spec, attrs, logged, ev))
     return traffic_failures(req, ctx.policy, items)
 
 
