@@ -1,9 +1,11 @@
 """``pytest --kaudit-pack=cis``: one test item per requirement, named by its id.
 
 The requirements run once per session, on the cluster the plugin's pool holds for the
-session policy (``--kaudit-policy``) and flags (``--kaudit-apiserver-flag``), so they share a
-cluster with ordinary ``kaudit`` tests of the same configuration. Each item then reports its
-own requirement, so JUnit files and CI dashboards list them one by one.
+session policy (``--kaudit-policy``) and flags (``--kaudit-apiserver-flag``), or, without a
+session policy, once for every distinct policy and flags that collected tests ask for with
+``@pytest.mark.kaudit(policy=...)``. So they share clusters with ordinary ``kaudit`` tests.
+Each item then reports its own requirement, so JUnit files and CI dashboards list them one
+by one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.compliance.model import Requirement
 from pytest_kaudit.compliance.results import CheckResult, Report
 from pytest_kaudit.errors import KauditError, PolicyError
@@ -33,10 +36,11 @@ class PackCollector(pytest.Collector):
     """The requirements of the selected packs, checked together once."""
 
     def __init__(self, *, plugin: KauditPlugin, requirements: list[Requirement],
-                 **kwargs: Any) -> None:
+                 spec: ClusterSpec, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plugin = plugin
         self.requirements = requirements
+        self.spec = spec
         self._report: Report | None = None
         self._error: str | None = None
 
@@ -57,14 +61,13 @@ class PackCollector(pytest.Collector):
         return self._report
 
     def _run(self) -> Report:
-        from pytest_kaudit.compliance.run import CheckOptions, check_on, cluster_spec
+        from pytest_kaudit.compliance.run import CheckOptions, check_on
 
-        cfg = self.plugin.cfg
-        policy = self.plugin.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
-        opts = CheckOptions(policy_path=policy.source or str(cfg.policy),
-                            flags=cfg.apiserver_flags, boot_timeout=cfg.boot_timeout,
-                            timeout=cfg.timeout)
-        handle = self.plugin.pool.acquire(cluster_spec(policy, opts))
+        policy = self.spec.policy
+        assert policy is not None
+        opts = CheckOptions(policy_path=policy.source or "<policy>", flags=dict(self.spec.flags),
+                            boot_timeout=self.spec.timeout, timeout=self.plugin.cfg.timeout)
+        handle = self.plugin.pool.acquire(self.spec)  # shared with tests of the same config
         return check_on(policy, self.requirements, opts, handle=handle)
 
 
@@ -120,16 +123,46 @@ class PackPlugin:
         from pytest_kaudit.compliance.load import RequirementsError
         from pytest_kaudit.compliance.run import select_requirements
 
-        if self.plugin.cfg.policy is None:
-            raise pytest.UsageError("--kaudit-pack needs the policy to check: give "
-                                    "--kaudit-policy=PATH (ini kaudit_policy)")
         try:
             requirements = select_requirements(self.packs, ())
         except (RequirementsError, KauditError) as exc:
             raise pytest.UsageError(f"--kaudit-pack: {exc}") from None
-        name = f"kaudit-check({Path(str(self.plugin.cfg.policy)).name})"
-        # an explicit node id without the leading "::": JUnit then reads the collector as
-        # the class and the requirement id as the test name
-        collector = PackCollector.from_parent(session, name=name, nodeid=name,
-                                              plugin=self.plugin, requirements=requirements)
-        items.extend(collector.collect())
+        specs = self._specs(items)
+        if not specs:
+            raise pytest.UsageError(
+                "--kaudit-pack needs the policy to check: give --kaudit-policy=PATH (ini "
+                "kaudit_policy), or collect tests marked @pytest.mark.kaudit(policy=...)")
+        names: set[str] = set()
+        for spec in specs:
+            assert spec.policy is not None
+            name = f"kaudit-check({Path(spec.policy.source or 'policy').name})"
+            if name in names:  # the same file with other flags
+                name = f"{name[:-1]}, {spec.key[:8]})"
+            names.add(name)
+            # an explicit node id without the leading "::": JUnit then reads the collector as
+            # the class and the requirement id as the test name
+            collector = PackCollector.from_parent(session, name=name, nodeid=name,
+                                                  plugin=self.plugin, requirements=requirements,
+                                                  spec=spec)
+            items.extend(collector.collect())
+
+    def _specs(self, items: list[pytest.Item]) -> list[ClusterSpec]:
+        """The session policy's configuration, else every distinct one the markers ask for."""
+        from pytest_kaudit.factories import resolve_spec
+
+        cfg = self.plugin.cfg
+        if cfg.policy is not None:
+            policy = self.plugin.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
+            return [ClusterSpec(policy=policy, flags=cfg.apiserver_flags,
+                                timeout=cfg.boot_timeout)]
+        found: dict[str, ClusterSpec] = {}
+        for item in items:
+            if item.get_closest_marker("kaudit") is None:
+                continue
+            try:
+                spec = resolve_spec(item, cfg, self.plugin.policies)
+            except (KauditError, PolicyError):
+                continue  # that test reports its own broken marker
+            if spec.policy is not None:
+                found.setdefault(spec.key, spec)
+        return list(found.values())

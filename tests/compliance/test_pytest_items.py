@@ -46,7 +46,8 @@ def test_keyword_selection_applies_to_requirements(
 def test_a_pack_without_a_policy_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kaudit-pack=cis")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--kaudit-pack needs the policy to check*"])
+    result.stderr.fnmatch_lines(["*--kaudit-pack needs the policy to check: give "
+                                 "--kaudit-policy=PATH*or collect tests marked*"])
 
 
 def test_an_unknown_pack_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -55,3 +56,26 @@ def test_an_unknown_pack_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kaudit-pack=cis,pci", f"--kaudit-policy={policy}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--kaudit-pack: unknown pack 'pci'*"])
+
+
+def test_a_marked_module_gives_the_policy_and_flags_to_check(
+        pytester: pytest.Pytester, control_plane_binaries: ControlPlaneBinaries) -> None:
+    (pytester.path / "policy.yaml").write_text((DATA / "exec-none.yaml").read_text())
+    pytester.makepyfile(test_audit=f"""
+        import pytest
+
+        pytestmark = pytest.mark.kaudit(policy="policy.yaml", flags={CIS_FLAGS!r})
+
+        def test_secret_reads_are_logged(kaudit):
+            kaudit.list_secrets()
+            kaudit.expect(verb="list", resource="secrets").logged(level="Metadata")
+    """)
+    result = pytester.runpytest("--kaudit-pack=cis", "-v")
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines([
+        "*test_audit.py::test_secret_reads_are_logged PASSED*",
+        "*kaudit-check(policy.yaml)::cis.audit-log-maxage PASSED*",
+        "*kaudit-check(policy.yaml)::cis.interactive-access-logged FAILED*",
+    ])
+    booted = [line for line in result.stdout.lines if line.startswith("kaudit: clusters booted")]
+    assert len(booted) == 1 and booted[0].count("kaudit-local-") == 1  # one shared cluster
