@@ -789,6 +789,11 @@ class KindBackend:
             return
         self._delete(handle.name, handle.workdir)
 
+    def _nodes(self, name: str) -> list[str]:
+        """The node containers of cluster ``name`` (``kind get nodes``)."""
+        proc = self._kind_run("get", "nodes", "--name", name, timeout=60, check=False)
+        return proc.stdout.split() if proc.returncode == 0 else []
+
     def _delete(self, name: str, cluster_dir: Path | None) -> None:
         kubeconfig = (cluster_dir / "kind-kubeconfig") if cluster_dir else None
         args = ["delete", "cluster", "--name", name]
@@ -797,7 +802,13 @@ class KindBackend:
         else:  # never let kind edit ~/.kube/config
             args += ["--kubeconfig", os.devnull]
         try:
+            # A node whose create request was in flight when a create was interrupted can
+            # appear after the delete listed the nodes: delete until none is left.
+            deadline = time.monotonic() + 60
             self._kind_run(*args, timeout=180)
+            while self._nodes(name) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                self._kind_run(*args, timeout=180)
         finally:
             if cluster_dir is not None:
                 shutil.rmtree(cluster_dir, ignore_errors=True)

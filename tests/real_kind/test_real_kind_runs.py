@@ -83,9 +83,10 @@ def _node_ids(cluster: str) -> list[str]:
     return sorted(proc.stdout.split())
 
 
+# A namespace new to the cluster on every run (a kept cluster keeps the last run's objects).
 ONE_TEST = """
 def test_pod_in_a_new_namespace(kaudit):
-    kaudit.create_pod("p", "fresh-namespace")
+    kaudit.create_pod("p", "fresh-" + kaudit.namespace.rsplit("-", 1)[-1])
     kaudit.expect(verb="create", resource="pods", name="p").logged(level="Metadata")
     record(kaudit, "one")
 """
