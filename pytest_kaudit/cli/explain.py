@@ -154,7 +154,7 @@ def emitted_stages(attrs: RequestAttributes, decision: Decision) -> list[str]:
 
     ``{RequestReceived, ResponseComplete}``, plus ``ResponseStarted`` when long-running,
     minus the omitted stages; an unauthenticated request is answered 401 with a single
-    ``ResponseStarted`` event (audit-semantics §4.4).
+    ``ResponseStarted`` event.
     """
     if enum_text(decision.level) == "None":
         return []

@@ -84,7 +84,7 @@ def _group(events: Iterable[AuditEvent]) -> list[_Request]:
 
 
 def predicted_stages(event: AuditEvent, decision: Decision) -> frozenset[Stage]:
-    """The stages the apiserver emits for the request behind ``event`` (audit-semantics §4.4)."""
+    """The stages the apiserver emits for the request behind ``event``."""
     if decision.level == Level.NONE:
         return frozenset()
     if event.response_code == 401 and not event.user:

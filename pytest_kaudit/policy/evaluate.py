@@ -1,4 +1,5 @@
-"""The audit checker (spec §3.2), compiled once per policy into set lookups.
+"""The audit checker (kubernetes ``apiserver/pkg/audit/policy/checker.go``),
+compiled once per policy into set lookups.
 
 Each rule becomes frozensets (users, groups, verbs, namespaces) plus resource and path
 predicates. Per request "shape" (api group + resource + subresource, or non-resource path) we
@@ -30,7 +31,7 @@ _CACHE_LIMIT = 20_000
 
 
 def resource_pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
-    """Whether one ``resources`` string matches a resource/subresource (spec §3.3)."""
+    """Whether one ``resources`` string matches a resource/subresource (``ruleMatchesResource``)."""
     combined = f"{resource}/{subresource}" if subresource else resource
     if pattern == combined or pattern == "*":
         return True

@@ -1,4 +1,7 @@
-"""kube-apiserver audit flags: parse errors, ``options/audit.go`` validation, CIS lints (§5.2)."""
+"""kube-apiserver audit flags: parse errors, ``options/audit.go`` validation, CIS lints.
+
+The facts are in docs/apiserver-flags.md.
+"""
 
 from __future__ import annotations
 

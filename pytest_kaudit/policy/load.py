@@ -1,4 +1,4 @@
-"""YAML/JSON text -> validated ``Policy``, reproducing kube-apiserver's loader (spec §1).
+"""YAML/JSON text -> validated ``Policy``, reproducing kube-apiserver's loader.
 
 The apiserver converts YAML (go-yaml v2, YAML 1.1) to JSON, detects apiVersion/kind, decodes
 leniently (unknown fields dropped, last duplicate wins, type mismatches fatal), checks the group
@@ -1013,7 +1013,7 @@ def _parse_rendered(path: str) -> Path_:
 def _check_gvk(
     value: Any, source: str | None, version: Version, warnings: list[Problem]
 ) -> Problem | None:
-    """Group-version-kind detection and the loader's group-version check (spec §1.1)."""
+    """Group-version-kind detection and the loader's group-version check."""
     if value is None:
         return Problem("error", "api-version", GV_MISSING_MESSAGE, source, None,
                        hint="start the file with apiVersion: audit.k8s.io/v1 and kind: Policy")

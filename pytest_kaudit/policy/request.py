@@ -1,4 +1,5 @@
-"""The attributes the audit checker sees, derived from an HTTP request (spec §3.1, §7.2).
+"""The attributes the audit checker sees, derived from an HTTP request
+(kubernetes ``apiserver/pkg/endpoints/request/requestinfo.go``).
 
 ``RequestAttributes.from_http`` reproduces the apiserver's ``RequestInfoFactory`` (API prefixes
 ``api`` and ``apis``; ``api`` is groupless), so a test can predict the decision for a raw request.

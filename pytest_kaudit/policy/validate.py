@@ -1,4 +1,5 @@
-"""kube-apiserver's ``ValidatePolicy``: the nine checks, paths, messages and order (spec §2)."""
+"""kube-apiserver's ``ValidatePolicy``: the nine checks, paths, messages and order
+(kubernetes ``staging/src/k8s.io/apiserver/pkg/apis/audit/validation/validation.go``)."""
 
 from __future__ import annotations
 

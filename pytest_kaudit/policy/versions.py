@@ -1,4 +1,4 @@
-"""Kubernetes version parsing and the behaviour switches that depend on it (spec §6, §8)."""
+"""Kubernetes version parsing and the behaviour switches that depend on it."""
 
 from __future__ import annotations
 

@@ -384,7 +384,7 @@ def test_kind_double_preflight_catches_miswiring_without_booting(
 
 
 def test_kind_double_cli_subset_behaves_like_kind(double_env: dict[str, str]) -> None:
-    """What the double promises about kind's CLI (docs/cluster-mechanics.md §2.3)."""
+    """What the double promises about kind's CLI (docs/kind.md)."""
     none = kind("get", "clusters")
     assert none.returncode == 0 and none.stdout == "" and "No kind clusters found." in none.stderr
     assert kind("delete", "cluster", "--name", "absent").returncode == 0  # idempotent

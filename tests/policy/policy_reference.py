@@ -1,4 +1,4 @@
-"""A deliberately naive transcription of the checker pseudo-code (spec §3.2), for cross-checks."""
+"""A deliberately naive transcription of the policy checker (checker.go), for cross-checks."""
 
 from __future__ import annotations
 

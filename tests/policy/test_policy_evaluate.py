@@ -1,4 +1,4 @@
-"""Evaluation: every §3.3 edge case, omitStages union, omitManagedFields precedence."""
+"""Evaluation: every resource-matching edge case, omitStages union, omitManagedFields precedence."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request -> attributes: the §7.2 requestinfo table, field selectors, long-running rule."""
+"""Request -> attributes: the requestinfo.go table, field selectors, long-running rule."""
 
 from __future__ import annotations
 
