@@ -3,6 +3,7 @@ headless Chromium (Debian's ``chromium``), which loads the file and shows it to 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -89,6 +90,8 @@ class _Text(HTMLParser):
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
+        if os.environ.get("KAUDIT_REQUIRE_BROWSER"):
+            pytest.fail("headless Chromium is required here (apt-get install chromium)")
         pytest.skip("no headless Chromium (apt-get install chromium)")
     return found
 
