@@ -1,12 +1,19 @@
-"""Benchmarks of the local backend and the fixture (issue 3).
+"""Benchmarks of the local backend and the fixture (issues 3 and 12).
 
-Measures, on this machine, medians over repeated runs:
-  * cold boot: LocalBackend.start() to /readyz, and `pytest` of one example test end to end;
+Measures, on this machine, medians over repeated runs, each pair side by side (alternating):
+  * cold boot: LocalBackend.start() to /readyz, and `pytest` of one example test end to end,
+    as a ratio (target <= 1.3);
+  * warm plane (--kaudit-reuse): a second identical run's wall time vs the cold run, and its
+    overhead over the tests' own time (target <= 1.5 s); a policy switch on the warm plane vs
+    a cold boot (target <= 0.7); `kaudit up` from nothing vs a cold boot;
   * per-call overhead of expect().logged() and expect().not_logged() after one request;
   * log reading: MB/s over a generated log of --log-mb megabytes (full decode, and with the
     Audit-ID prefix filter), and the time of one poll after a request appended to that log.
 
-Usage: python benchmarks/bench_local.py [--boots 3] [--calls 30] [--log-mb 1024]
+Third-party pytest plugins installed on the machine (hypothesis, benchmark, xdist) are turned
+off in the timed runs (-p no:...): their import time is not the plugin's.
+
+Usage: python benchmarks/bench_local.py [--boots 5] [--calls 30] [--log-mb 1024] [--only dev]
 Needs the control-plane binaries (clusters/local/provision).
 """
 
@@ -22,39 +29,112 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pytest_kaudit.backends.base import ClusterSpec  # noqa: E402
 from pytest_kaudit.backends.local import LocalBackend  # noqa: E402
+from pytest_kaudit.backends.local.binaries import find_binaries  # noqa: E402
+from pytest_kaudit.backends.local.warm import WarmPlane  # noqa: E402
 from pytest_kaudit.events.log import AuditLog, FileLogSource  # noqa: E402
 from pytest_kaudit.kaudit import KAudit  # noqa: E402
 from pytest_kaudit.policy import Policy  # noqa: E402
 
 BRIEF = ROOT / "fixtures" / "policies" / "brief.yaml"
+OTHER_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Request
+  resources: [{group: "", resources: [configmaps]}]
+- level: Metadata
+"""
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+          "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:xdist"]
+ONE_TEST = [str(ROOT / "examples"), "-k", "secret_reads"]
 
 
 def machine() -> str:
     return f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True, env=env, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def _bare_boot(policy: Policy) -> float:
+    backend = LocalBackend()
+    t0 = time.perf_counter()
+    handle = backend.start(ClusterSpec(policy))
+    seconds = time.perf_counter() - t0
+    backend.stop(handle)
+    return seconds
+
+
+def _tests_own_time(junit: Path) -> float:
+    root = ElementTree.parse(junit).getroot()
+    return sum(float(case.get("time", "0")) for case in root.iter("testcase"))
+
+
 def bench_boot(n: int) -> dict[str, float]:
+    """Bare boot vs a cold one-test `pytest`, alternating so both see the same machine."""
     policy = Policy.load(BRIEF)
+    _bare_boot(policy)  # first use caches the binaries' --help/--version answers
     boots, e2e = [], []
     for _ in range(n):
-        backend = LocalBackend()
-        t0 = time.perf_counter()
-        handle = backend.start(ClusterSpec(policy))
-        boots.append(time.perf_counter() - t0)
-        backend.stop(handle)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(ROOT / "examples"), "-k", "secret_reads"], check=True,
-                       capture_output=True)
-        e2e.append(time.perf_counter() - t0)
-    return {"boot_to_readyz_s": statistics.median(boots),
-            "pytest_cold_to_first_pass_s": statistics.median(e2e)}
+        boots.append(_bare_boot(policy))
+        e2e.append(_timed([*PYTEST, *ONE_TEST]))
+    boot, cold = statistics.median(boots), statistics.median(e2e)
+    return {"boot_to_readyz_s": boot, "pytest_cold_to_first_pass_s": cold,
+            "cold_pytest_over_boot_ratio": cold / boot}
+
+
+def bench_dev_loop(n: int) -> dict[str, float]:
+    """The warm plane: second runs, policy switches and `kaudit up`, each beside a cold boot."""
+    policy, other = Policy.load(BRIEF), Policy.from_yaml(OTHER_POLICY, source="<bench other>")
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "KAUDIT_CACHE_DIR": tmp}
+        junit = Path(tmp) / "junit.xml"
+        warm_cmd = [*PYTEST, "--kaudit-reuse", f"--junitxml={junit}", *ONE_TEST]
+        binaries = find_binaries()
+        plane = WarmPlane(binaries, directory=Path(tmp) / "warm")
+        try:
+            _timed(warm_cmd, env)  # starts the plane
+            boots, cold, warm, overhead, switch, up = [], [], [], [], [], []
+            for i in range(n):
+                boots.append(_bare_boot(policy))
+                cold.append(_timed([*PYTEST, *ONE_TEST]))
+                warm.append(_timed(warm_cmd, env))
+                overhead.append(warm[-1] - _tests_own_time(junit))
+                spec = ClusterSpec(other if i % 2 == 0 else policy)
+                t0 = time.perf_counter()
+                attached = plane.attach(spec, timeout=120)
+                switch.append(time.perf_counter() - t0)
+                assert attached is not None
+                plane.release()
+                plane.down()
+                up.append(_timed([sys.executable, "-m", "pytest_kaudit", "up",
+                                  "--policy", str(BRIEF)], env))
+        finally:
+            plane.down()
+        boot = statistics.median(boots)
+        out.update({
+            "dev_boot_to_readyz_s": boot,
+            "dev_pytest_cold_s": statistics.median(cold),
+            "warm_second_run_s": statistics.median(warm),
+            "warm_over_cold_ratio": statistics.median(warm) / statistics.median(cold),
+            "warm_run_minus_tests_own_time_s": statistics.median(overhead),
+            "policy_switch_s": statistics.median(switch),
+            "policy_switch_over_boot_ratio": statistics.median(switch) / boot,
+            "kaudit_up_s": statistics.median(up),
+            "kaudit_up_over_boot_ratio": statistics.median(up) / boot,
+        })
+    return out
 
 
 def bench_expectations(n: int) -> dict[str, float]:
@@ -128,15 +208,23 @@ def bench_log(mb: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--boots", type=int, default=3)
+    parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--log-mb", type=int, default=1024)
+    parser.add_argument("--only", choices=("cold", "dev", "calls", "log"), action="append",
+                        help="Run only these parts (repeatable; default: all)")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    parts = set(args.only or ("cold", "dev", "calls", "log"))
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}")
     results: dict[str, float] = {}
-    results.update(bench_boot(args.boots))
-    results.update(bench_expectations(args.calls))
-    results.update(bench_log(args.log_mb))
+    if "cold" in parts:
+        results.update(bench_boot(args.boots))
+    if "dev" in parts:
+        results.update(bench_dev_loop(args.boots))
+    if "calls" in parts:
+        results.update(bench_expectations(args.calls))
+    if "log" in parts:
+        results.update(bench_log(args.log_mb))
     for key, value in results.items():
         print(f"{key}: {value:.2f}")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.config import KauditConfig, add_options, get_config
 from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
 from pytest_kaudit.factories import (
@@ -24,6 +25,7 @@ from pytest_kaudit.factories import (
     kaudit_fixture,
     make_backend,
     presolve_specs,
+    resolve_spec,
 )
 from pytest_kaudit.kaudit import KAudit
 
@@ -58,6 +60,7 @@ class KauditPlugin:
         self._pool: ClusterPool | None = None
         self.coverage = _make_coverage()
         self._previous_sigterm: Any = None
+        self._early_boot_begun = False  # a cluster boots ahead of the first test
         if cfg.policy is not None:  # a broken session policy is a usage error, before any boot
             try:
                 self.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
@@ -93,17 +96,49 @@ class KauditPlugin:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         presolve_specs(items, self.cfg, self.policies)
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Begin the first test's boot now, where the backend can boot in the background."""
-        if session.config.option.collectonly or _is_xdist_controller(session.config):
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """With a session policy, the usual configuration is known before collection: where
+        the backend can boot in the background, that boot begins now."""
+        if self.cfg.policy is None or self.cfg.backend != "local" \
+                or not _may_prestart(session.config):
+            return  # other backends are made on first use (their errors belong to a test)
+        prestart = getattr(self.pool.backend, "prestart", None)
+        if prestart is not None:
+            policy = self.policies.load(self.cfg.policy, self.cfg.rootdir, self.cfg.rootdir)
+            prestart(ClusterSpec(policy=policy, flags=self.cfg.apiserver_flags,
+                                 timeout=self.cfg.boot_timeout))
+            self._early_boot_begun = True
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """The first test using ``kaudit`` is known as soon as it is collected: where the
+        backend can boot in the background, its cluster's boot begins while the rest of the
+        collection goes on (a boot no selected test uses is stopped when collection ends)."""
+        if self._early_boot_begun or "kaudit" not in getattr(item, "fixturenames", ()) \
+                or self.cfg.backend != "local" or not _may_prestart(item.config):
             return
-        spec = next((item.stash[SPEC_KEY] for item in session.items if SPEC_KEY in item.stash),
-                    None)
-        if spec is None:
-            return
+        self._early_boot_begun = True
+        try:
+            spec = resolve_spec(item, self.cfg, self.policies)
+        except (PolicyError, KauditError):
+            return  # reported by that test's fixture
         prestart = getattr(self.pool.backend, "prestart", None)
         if prestart is not None:
             prestart(spec)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Begin the first test's boot now, and drop early boots no selected test uses."""
+        if not _may_prestart(session.config):
+            return
+        specs = [item.stash[SPEC_KEY] for item in session.items if SPEC_KEY in item.stash]
+        if self._pool is not None:
+            keep_prestarts = getattr(self._pool.backend, "keep_prestarts", None)
+            if keep_prestarts is not None:
+                keep_prestarts({spec.key for spec in specs})
+        if not specs:
+            return
+        prestart = getattr(self.pool.backend, "prestart", None)
+        if prestart is not None:
+            prestart(specs[0])
         # The first test needs the API client's largest module (seconds on a busy machine):
         # imported now, while the cluster boots, instead of inside the test's call.
         import kubernetes.client.api.core_v1_api  # noqa: F401
@@ -187,6 +222,11 @@ class KauditPlugin:
 
 
 _COVERAGE_FAILED = pytest.StashKey[str]()
+
+
+def _may_prestart(config: pytest.Config) -> bool:
+    """Clusters may boot ahead of the tests: not for --collect-only nor in xdist's controller."""
+    return not config.option.collectonly and not _is_xdist_controller(config)
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

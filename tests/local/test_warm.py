@@ -267,3 +267,30 @@ def test_an_idle_plane_stops_itself(warm_cache: Path, pytester: pytest.Pytester)
     _wait_until(lambda: not warm_cache.exists(), 60, "the idle plane to stop")
     _wait_until(lambda: not _alive(int(used["apiserver"])) and not _alive(int(used["etcd"])),
                 15, "its processes to go")
+
+
+def test_ctrl_c_during_a_policy_switch_leaves_the_plane_usable(
+        warm_cache: Path, tmp_path: Path, pytester: pytest.Pytester) -> None:
+    _, before = _run(pytester, "test_first")
+    other = tmp_path / "other.yaml"
+    other.write_text(OTHER_POLICY)
+    out = pytester.path / "interrupted.json"
+    pytester.makepyfile(test_interrupted=RECORDER.format(policy=str(other), out=str(out)))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                             "--kaudit-reuse", "test_interrupted.py"], cwd=pytester.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def switching() -> bool:  # the old apiserver is gone: the switch is under way
+        return not _alive(int(before["apiserver"])) or proc.poll() is not None
+
+    try:
+        _wait_until(switching, 120, "the switch to begin")
+        proc.send_signal(signal.SIGINT)
+        text = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "KeyboardInterrupt" in text or "Interrupted" in text or "passed" in text, text
+    result, after = _run(pytester, "test_after")  # the plane serves the next run
+    result.stdout.fnmatch_lines(["kaudit: * in */cache/warm (*s)"])  # attached or switched
+    assert after["etcd"] == before["etcd"]

@@ -139,6 +139,19 @@ def refuse_unparsable_flags(binaries: ControlPlaneBinaries, flags: dict[str, str
         "@pytest.mark.kaudit(flags=...))"]))
 
 
+def refuse_owned_flags(spec: ClusterSpec) -> None:
+    """Refuse flags the backend wires itself (checked before the binaries are even located).
+
+    Raises:
+        KauditError: naming them.
+    """
+    taken = sorted(OWNED_FLAGS & set(spec.flags))
+    if taken:
+        raise KauditError(
+            f"the local backend sets --{', --'.join(taken)} itself (it wires the cluster "
+            "and its policy file); remove them from --kaudit-apiserver-flag / the marker")
+
+
 def check_spec(binaries: ControlPlaneBinaries, spec: ClusterSpec) -> None:
     """Refuse, before anything boots, a spec these binaries would not run.
 
@@ -146,11 +159,7 @@ def check_spec(binaries: ControlPlaneBinaries, spec: ClusterSpec) -> None:
         KauditError / PolicyError: flags the backend owns, or a policy or flags the
             apiserver would refuse.
     """
-    taken = sorted(OWNED_FLAGS & set(spec.flags))
-    if taken:
-        raise KauditError(
-            f"the local backend sets --{', --'.join(taken)} itself (it wires the cluster "
-            "and its policy file); remove them from --kaudit-apiserver-flag / the marker")
+    refuse_owned_flags(spec)
     validate_spec(spec, binaries.version)
     refuse_unparsable_flags(binaries, dict(spec.flags))
 
@@ -207,6 +216,8 @@ class _Early:
         self.spec = spec
         self.thread: threading.Thread | None = None
         self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._stop_when_up: Callable[[ClusterHandle], None] | None = None
         self._handle: ClusterHandle | None = None
         self._error: BaseException | None = None
 
@@ -216,8 +227,21 @@ class _Early:
         except BaseException as exc:  # handed to the thread that asks for the result
             self._error = exc
         finally:
-            self._done.set()
+            with self._lock:
+                self._done.set()
+                stop = self._stop_when_up
+            if stop is not None and self._handle is not None:
+                stop(self._handle)
         _BACKEND_CLOSED.wait()
+
+    def discard(self, stop: Callable[[ClusterHandle], None]) -> None:
+        """Nobody will take this cluster: stop it now, or as soon as it is up."""
+        with self._lock:
+            if not self._done.is_set():
+                self._stop_when_up = stop
+                return
+        if self._handle is not None:
+            stop(self._handle)
 
     def result(self) -> ClusterHandle:
         """Wait for the boot; its handle, or its exception re-raised here."""
@@ -281,6 +305,11 @@ class LocalBackend:
         self._early[spec.key] = early
         early.thread.start()
 
+    def keep_prestarts(self, keys: set[str]) -> None:
+        """Stop boots begun for configurations (spec keys) that no selected test uses."""
+        for key in [k for k in self._early if k not in keys]:
+            self._early.pop(key).discard(self.stop)
+
     def start(self, spec: ClusterSpec) -> ClusterHandle:
         """Validate ``spec``, boot etcd and kube-apiserver, and return the handle."""
         early = self._early.pop(spec.key, None)
@@ -289,6 +318,7 @@ class LocalBackend:
         return self._start_now(spec)
 
     def _start_now(self, spec: ClusterSpec) -> ClusterHandle:
+        refuse_owned_flags(spec)
         binaries = self.binaries
         check_spec(binaries, spec)
         if self.reuse and spec.policy is not None:
