@@ -67,6 +67,8 @@ def _tag_requests(api_client: kubernetes.client.ApiClient, ids: AuditIds, creds:
         headers = HTTPHeaderDict(kwargs.get("headers") or {})
         audit_id = headers.get("Audit-ID") or ids.next_id()
         headers["Audit-ID"] = audit_id
+        if creds.token and "Authorization" not in headers:  # raw calls lack what API methods add
+            headers["Authorization"] = f"Bearer {creds.token}"
         if impersonate is not None:
             headers["Impersonate-User"] = impersonate[0]
             for group in impersonate[1]:  # one header per group: the apiserver reads a list

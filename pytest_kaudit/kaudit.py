@@ -183,6 +183,17 @@ class KAudit:
         return actions.watch(self._api(as_user, groups), resource, self._ns(namespace),
                              timeout_seconds=timeout_seconds)
 
+    def request(self, method: str, path: str, *, body: object = None,
+                content_type: str = "application/json", as_user: str | None = None,
+                groups: Sequence[str] = ()) -> int:
+        """Send one request exactly as written (any verb, any path); return the HTTP status.
+
+        For what no action covers: non-resource URLs, subresources, other kinds. A refused
+        or not-found request is still audited, so its status is a result, not an error.
+        """
+        return actions.request(self._api(as_user, groups), method, path, body=body,
+                               content_type=content_type)
+
     def _ns(self, namespace: str | None) -> str:
         return self.namespace if namespace is None else self.ensure_namespace(namespace)
 

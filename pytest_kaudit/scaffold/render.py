@@ -18,28 +18,7 @@ from pytest_kaudit.witness import NearMiss, RuleWitness, WitnessRequest, witness
 WIDTH = 88
 _INDENT = "    "
 
-_HELPER = '''
-def send(api: ApiClient, method: str, path: str, body: object = None) -> int:
-    """Send one request exactly as written; return the HTTP status.
-
-    The apiserver audits a request whatever it answers. These users hold no RBAC grants,
-    so most answers are 403 (404 for objects that do not exist): both are fine here.
-    """
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        patch = method == "PATCH"
-        headers["Content-Type"] = MERGE_PATCH if patch else "application/json"
-    token = api.configuration.api_key.get("authorization")
-    if token:
-        headers["Authorization"] = token
-    url = api.configuration.host + path
-    try:
-        response = api.rest_client.request(method, url, headers=headers, body=body)
-    except ApiException as exc:  # older clients raise on error answers
-        return int(exc.status)
-    response.read()
-    return int(response.status)
-'''.strip("\n")
+_MERGE_PATCH = "application/merge-patch+json"
 
 
 def q(text: str) -> str:
@@ -90,20 +69,20 @@ class ModuleWriter:
     def _send(self, request: WitnessRequest) -> list[str]:
         spec = request.spec
         identity = spec.identity
-        args = [q(identity.user)]
-        if identity.groups:
-            args.append(f"groups=[{', '.join(q(g) for g in identity.groups)}]")
-        lines = call("api = kaudit.client_for", args)
-        send_args = ["api", q(spec.method), q(spec.url_path())]
+        lines: list[str] = []
+        args = [q(spec.method), q(spec.url_path())]
         if spec.verb in ("create", "update") and spec.is_resource_request:
             obj = default_object(spec.group, spec.version, spec.resource, spec.name or
                                  "kaudit-witness", spec.namespace)
             entries = [f"{q(k)}: {_literal(obj[k])}" for k in ("apiVersion", "kind", "metadata")]
             lines += call("body = ", entries, brackets=("{", "}"))
-            send_args.append("body")
+            args.append("body=body")
         elif spec.verb == "patch" and spec.is_resource_request:
-            send_args.append("{}")
-        lines += call("send", send_args)
+            args += ["body={}", f"content_type={q(_MERGE_PATCH)}"]
+        args.append(f"as_user={q(identity.user)}")
+        if identity.groups:
+            args.append(f"groups=[{', '.join(q(g) for g in identity.groups)}]")
+        lines += call("kaudit.request", args)
         return lines
 
     @staticmethod
@@ -165,12 +144,8 @@ class ModuleWriter:
         ]
         out = [
             *doc, "",
-            "import pytest",
-            "from kubernetes.client import ApiClient",
-            "from kubernetes.client.exceptions import ApiException", "",
+            "import pytest", "",
             *call("pytestmark = pytest.mark.kaudit", [f"policy={q(self.policy_ref)}"], indent=""),
-            "", 'MERGE_PATCH = "application/merge-patch+json"', "", "",
-            _HELPER,
         ]
         for w in reachable:
             out += ["", "", *self._rule_test(w)]

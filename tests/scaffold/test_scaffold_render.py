@@ -80,7 +80,7 @@ def test_only_the_public_fixture_api_is_used() -> None:
     assert not any("pytest_kaudit" in (m or "") for m, _ in imported)
     used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
             and isinstance(n.value, ast.Name) and n.value.id == "kaudit"}
-    assert used == {"client_for", "expect"}
+    assert used == {"request", "expect"}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
