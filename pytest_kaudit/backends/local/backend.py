@@ -201,19 +201,17 @@ def _attempt_log(name: str, attempt: int) -> str:
     return f"{name}.log" if attempt == 1 else f"{name}-attempt{attempt}.log"
 
 
-#: Never set: the prestart threads idle until the process exits (see :class:`_Early`).
-_BACKEND_CLOSED = threading.Event()
-
-
 class _Early:
     """A boot running in a thread, and its outcome.
 
     The thread outlives the boot: the children's parent-death signal fires when the *thread*
-    that forked them ends, so it waits for :data:`_BACKEND_CLOSED` (process exit ends it).
+    that forked them ends, so it idles until the backend has stopped its clusters (``closed``)
+    or the process exits.
     """
 
-    def __init__(self, spec: ClusterSpec) -> None:
+    def __init__(self, spec: ClusterSpec, closed: threading.Event) -> None:
         self.spec = spec
+        self._closed = closed
         self.thread: threading.Thread | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -232,7 +230,7 @@ class _Early:
                 stop = self._stop_when_up
             if stop is not None and self._handle is not None:
                 stop(self._handle)
-        _BACKEND_CLOSED.wait()
+        self._closed.wait()
 
     def discard(self, stop: Callable[[ClusterHandle], None]) -> None:
         """Nobody will take this cluster: stop it now, or as soon as it is up."""
@@ -282,6 +280,7 @@ class LocalBackend:
         self._warm_key: str | None = None
         self._running: dict[str, _Running] = {}
         self._early: dict[str, _Early] = {}
+        self._closed = threading.Event()  # set once stop_all has run: prestart threads end
         self._binaries: ControlPlaneBinaries | None = None
 
     @property
@@ -299,7 +298,8 @@ class LocalBackend:
         """
         if spec.key in self._early:
             return
-        early = _Early(spec)
+        self._closed.clear()
+        early = _Early(spec, self._closed)
         early.thread = threading.Thread(target=early.run, args=(self._start_now,),
                                         name="kaudit-prestart", daemon=True)
         self._early[spec.key] = early
@@ -501,6 +501,7 @@ class LocalBackend:
         self._release_warm()
         for name, running in list(self._running.items()):
             self._cleanup(name, running.workdir)
+        self._closed.set()
 
     def _cleanup(self, name: str, workdir: Path | None, *, graceful: bool = False) -> None:
         running = self._running.pop(name, None)
