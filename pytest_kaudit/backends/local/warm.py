@@ -17,6 +17,7 @@ program may hold the port). Whatever fails is replaced, and the run says why.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -62,6 +63,7 @@ _WATCHDOG_PID = "watchdog.pid"
 _BUSY_GRACE = 3.0
 _POLL = 0.05
 _PROBE_TIMEOUT = 30.0
+_CA_MARGIN = dt.timedelta(days=1)
 
 
 def warm_dir() -> Path:
@@ -302,10 +304,16 @@ class WarmPlane:
             time.sleep(_POLL)
 
     def _pki_or_none(self) -> ClusterPKI | None:
+        """The plane's PKI; None when unreadable or its CA expires within :data:`_CA_MARGIN`
+        (a plane in use for days outlives its certificates' validity)."""
         try:
-            return ClusterPKI.load(self.directory / "pki")
+            pki = ClusterPKI.load(self.directory / "pki")
         except (OSError, ValueError):
             return None
+        expires = getattr(pki.ca_cert, "not_valid_after_utc", None)  # cryptography >= 42
+        if expires is None:
+            expires = pki.ca_cert.not_valid_after.replace(tzinfo=dt.timezone.utc)
+        return pki if expires - dt.datetime.now(dt.timezone.utc) > _CA_MARGIN else None
 
     def _admin(self, pki: ClusterPKI) -> Credentials:
         return pki.issue_client("kaudit-admin", ("system:masters",))
@@ -317,7 +325,7 @@ class WarmPlane:
         pki = self._pki_or_none()
         why_etcd = ("no warm plane ran here" if state is None and not self.state_file.exists()
                     else "its state could not be read" if state is None
-                    else "its PKI could not be read" if pki is None
+                    else "its PKI is unreadable or expires soon" if pki is None
                     else self._etcd_problem(state))
         spawned: list[int] = []
         try:
