@@ -586,23 +586,34 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """The directory's (device, inode), or None when it is gone."""
+    try:
+        info = directory.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def watch(directory: Path, idle_seconds: float, *, period: float = 2.0) -> None:
     """The watchdog: stop the plane once it was unused for ``idle_seconds`` and nobody holds
     its lock; kill its processes if its state directory disappears."""
     known: list[tuple[int, str]] = []
+    watched = _identity(directory)
     while True:
+        if _identity(directory) != watched:
+            # Deleted under us (and perhaps made anew by a later run, which starts its own
+            # watchdog): the processes this one knew are orphans now.
+            for pid, marker in known:
+                if marker in cmdline(pid)[1:]:
+                    with _quiet():
+                        os.kill(pid, signal.SIGKILL)
+            return
         try:
             data = json.loads((directory / _STATE).read_text())
             known = [(int(data["etcd_pid"]), f"--data-dir={directory / 'etcd' / 'data'}"),
                      (int(data["apiserver_pid"]),
                       f"--audit-policy-file={directory / 'policy.json'}")]
-        except FileNotFoundError:
-            if not directory.exists():  # deleted under us: its processes are orphans now
-                for pid, marker in known:
-                    if marker in cmdline(pid)[1:]:
-                        with _quiet():
-                            os.kill(pid, signal.SIGKILL)
-                return
         except (OSError, ValueError, KeyError, TypeError):
             pass  # being rewritten
         try:
