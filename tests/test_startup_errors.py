@@ -158,8 +158,9 @@ def test_dict_policy_errors_name_the_marker_test_and_field(pytester: pytest.Pyte
 
 def test_a_failed_cluster_start_is_reported_once(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(kaudit): pass")
+    # -rN: no short summary, whose line repeats the message in full when CI is set
     result = pytester.runpytest(f"--kaudit-policy={POLICIES / 'brief.yaml'}",
-                                "--kaudit-apiserver-bin=/nonexistent/kube-apiserver")
+                                "--kaudit-apiserver-bin=/nonexistent/kube-apiserver", "-rN")
     result.assert_outcomes(errors=1)
     assert result.stdout.str().count("kube-apiserver not found.") == 1
     result.stdout.no_fnmatch_line("*During handling of the above exception*")
