@@ -140,7 +140,8 @@ def request(api: k8s.ApiClient, method: str, path: str, *, body: object = None,
         headers["Content-Type"] = content_type
     url = api.configuration.host + path
     try:
-        response = api.rest_client.request(method.upper(), url, headers=headers, body=body)
+        response = api.rest_client.request(  # type: ignore[no-untyped-call]
+            method.upper(), url, headers=headers, body=body)
     except ApiException as exc:  # client releases that raise on error answers
         return int(exc.status)
     response.read()

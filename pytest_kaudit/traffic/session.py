@@ -33,16 +33,6 @@ _WORKERS = 8
 _INVALID_TOKEN = "kaudit-invalid-token"  # noqa: S105 - deliberately rejected by the apiserver
 
 
-def _bearer(api: kubernetes.client.ApiClient) -> str | None:
-    """The ``Authorization`` value a client's configuration carries (token credentials)."""
-    cfg = api.configuration
-    key = (cfg.api_key or {}).get("authorization")
-    if not key:
-        return None
-    prefix = (cfg.api_key_prefix or {}).get("authorization")
-    return f"{prefix} {key}" if prefix else str(key)
-
-
 @dataclass(frozen=True)
 class Sent:
     """A request that was sent: its Audit-ID, HTTP status and checker attributes."""
@@ -143,9 +133,6 @@ class TrafficSession:
                    "User-Agent": "pytest-kaudit (traffic)"}
         if spec.has_body:
             headers["Content-Type"] = spec.content_type
-        token = _bearer(api)
-        if token:  # the generated API methods add it; the raw transport does not
-            headers["Authorization"] = token
         resp = api.rest_client.request(spec.method, self.handle.server + spec.url_path(),
                                        headers=headers, body=spec.encoded_body(),
                                        _request_timeout=REQUEST_TIMEOUT)  # type: ignore[no-untyped-call]
