@@ -9,6 +9,7 @@ decision is a short loop of set membership tests and no rule dictionaries are wa
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from pytest_kaudit.policy.model import Decision, GroupResources, Level, PolicyRule
@@ -160,24 +161,40 @@ class CompiledPolicy:
 
     def decide(self, attrs: RequestAttributes) -> Decision:
         """First matching rule's decision, or level None with the policy's omitStages."""
-        if attrs.is_resource_request:
-            key = (attrs.api_group, attrs.resource, attrs.subresource)
+        return self.decide_fields(
+            attrs.is_resource_request, attrs.user, attrs.groups, attrs.verb, attrs.namespace,
+            attrs.resource, attrs.subresource, attrs.name, attrs.api_group, attrs.path,
+        )
+
+    def decide_fields(
+        self,
+        is_resource_request: bool,  # noqa: FBT001 - positional: this is the hot path
+        user: str | None,
+        groups: Collection[str],
+        verb: str,
+        namespace: str,
+        resource: str,
+        subresource: str,
+        name: str,
+        api_group: str,
+        path: str,
+    ) -> Decision:
+        """``decide`` on the attribute values themselves, so a caller holding plain values
+        (``Policy.evaluate``) need not build a ``RequestAttributes`` per request."""
+        if is_resource_request:
+            key = (api_group, resource, subresource)
             candidates = self._resource_cache.get(key)
             if candidates is None:
                 candidates = self._resource_candidates(key)
-            namespace = attrs.namespace
-            name = attrs.name
         else:
-            candidates = self._path_cache.get(attrs.path)
+            candidates = self._path_cache.get(path)
             if candidates is None:
-                candidates = self._path_candidates(attrs.path)
+                candidates = self._path_candidates(path)
             namespace = name = ""
-        user = attrs.user
-        verb = attrs.verb
-        for users, groups, verbs, namespaces, names, decision in candidates:
+        for users, user_groups, verbs, namespaces, names, decision in candidates:
             if users is not None and (user is None or user not in users):
                 continue
-            if groups is not None and (user is None or groups.isdisjoint(attrs.groups)):
+            if user_groups is not None and (user is None or user_groups.isdisjoint(groups)):
                 continue
             if verbs is not None and verb not in verbs:
                 continue
@@ -187,4 +204,3 @@ class CompiledPolicy:
                 continue
             return decision
         return self._default
-

@@ -349,27 +349,23 @@ class Policy:
         models a 401: the user is nil, so rules with ``users``/``userGroups`` never match;
         ``user=None`` with ``authenticated=True`` is an authenticated user named "".
         """
-        from pytest_kaudit.policy.request import RequestAttributes
-
+        # The values go straight to the matcher: building a RequestAttributes per call would
+        # cost several times the decision itself.
         if resource:
             is_resource = True
         elif path is not None:
             is_resource = False
         else:
             is_resource = bool(namespace or name or subresource or api_group)
-        attrs = RequestAttributes(
-            user=(user if user is not None else "") if authenticated else None,
-            groups=tuple(groups) if authenticated else (),
-            verb=verb,
-            namespace=namespace,
-            resource=resource,
-            subresource=subresource,
-            name=name,
-            api_group=api_group,
-            path=path or "",
-            is_resource_request=is_resource,
+        if authenticated:
+            who: str | None = user if user is not None else ""
+            groups = tuple(groups)
+        else:
+            who, groups = None, ()
+        return (self._compiled or self.compiled).decide_fields(
+            is_resource, who, groups, verb, namespace, resource, subresource, name, api_group,
+            path or "",
         )
-        return self.compiled.decide(attrs)
 
     def evaluate_attributes(self, attrs: RequestAttributes) -> Decision:
         """Decide for prepared attributes (``user=None`` means unauthenticated)."""

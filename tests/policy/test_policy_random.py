@@ -127,26 +127,6 @@ def test_shadowing_is_sound(version: str) -> None:
     assert covered_pairs > 50  # the analysis is not vacuous
 
 
-def test_evaluate_keyword_form_matches_attributes() -> None:
-    rng = random.Random("kw")
-    for _ in range(100):
-        p = random_policy(rng, "1.36")
-        for _ in range(30):
-            a = random_request(rng)
-            if a.is_resource_request and not a.resource:
-                continue
-            kwargs: dict[str, Any] = {
-                "user": a.user, "groups": a.groups, "verb": a.verb,
-                "authenticated": a.user is not None,
-            }
-            if a.is_resource_request:
-                kwargs.update(namespace=a.namespace, resource=a.resource,
-                              subresource=a.subresource, name=a.name, api_group=a.api_group)
-            else:
-                kwargs["path"] = a.path
-            assert p.evaluate(**kwargs) == p.evaluate_attributes(a)
-
-
 @pytest.mark.parametrize("version", ["1.20", "1.36"])
 def test_indexed_shadowing_finds_what_brute_force_finds(version: str) -> None:
     """The lint compares each rule only with indexed candidates: it must report the same first
