@@ -185,7 +185,8 @@ class ClusterPool:
         except BackendError as exc:
             self._failed[spec.key] = str(exc)
             raise
-        self.boots.append((handle.name, float(handle.details.get("boot seconds", "nan"))))
+        if handle.boot_seconds is not None:
+            self.boots.append((handle.name, handle.boot_seconds))
         self._handles[spec.key] = handle
         return handle
 
@@ -196,13 +197,9 @@ class ClusterPool:
         return self._housekeeping[handle.name]
 
     def _check_alive(self, key: str, handle: ClusterHandle) -> None:
-        is_alive: Callable[[ClusterHandle], bool] | None = getattr(self.backend, "is_alive", None)
-        if is_alive is None or is_alive(handle):
+        if self.backend.is_alive(handle):
             return
-        tail_of: Callable[[ClusterHandle], str] | None = getattr(
-            self.backend, "apiserver_log_tail", None
-        )
-        tail = tail_of(handle) if tail_of else ""
+        tail = self.backend.apiserver_log_tail(handle)
         del self._handles[key]
         self._stop(handle)
         raise BackendError(
@@ -231,12 +228,10 @@ class ClusterPool:
         while self._handles:
             _, handle = self._handles.popitem()
             self._stop(handle)
-        stop_all: Callable[[], None] | None = getattr(self.backend, "stop_all", None)
-        if stop_all is not None:
-            try:
-                stop_all()
-            except Exception:
-                log.exception("stopping remaining clusters")
+        try:
+            self.backend.stop_all()
+        except Exception:
+            log.exception("stopping remaining clusters")
 
 
 def resolve_spec(item: pytest.Item, cfg: KauditConfig, policies: PolicyCache) -> ClusterSpec:

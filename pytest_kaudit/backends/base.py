@@ -85,12 +85,19 @@ class ClusterHandle:
     #: none runs (the local backend), and the plugin then creates it itself.
     service_account_controller: bool = True
     workdir: Path | None = None     # private 0700 directory owned by this cluster, if any
+    #: Seconds from ``start()`` to a cluster proven ready (None: attached, not booted by us).
+    boot_seconds: float | None = None
     details: dict[str, str] = field(default_factory=dict)  # backend-specific, for reports
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """Lifecycle of clusters of one kind. Implementations live in their own module."""
+    """Lifecycle of clusters of one kind. Implementations live in their own module.
+
+    Everything the cluster pool calls is declared here. Backends subclass this protocol
+    explicitly, so they inherit the defaults of the optional members (``is_alive``,
+    ``apiserver_log_tail``, ``stop_all``) and mypy checks their signatures.
+    """
 
     name: str
 
@@ -105,6 +112,18 @@ class Backend(Protocol):
     def stop(self, handle: ClusterHandle) -> None:
         """Tear the cluster down; must be safe to call twice and after a crash."""
         ...
+
+    def is_alive(self, handle: ClusterHandle) -> bool:
+        """Whether a cluster handed out earlier still runs (checked before each reuse)."""
+        return True
+
+    def apiserver_log_tail(self, handle: ClusterHandle, lines: int = 25) -> str:
+        """The last lines of the apiserver's own log, quoted when a cluster died."""
+        return ""
+
+    def stop_all(self) -> None:
+        """Stop anything this backend started that no handle describes (Ctrl-C mid-boot)."""
+        return None
 
 
 def owned_policy_document(policy: Policy) -> dict[str, object]:

@@ -20,14 +20,14 @@ from pathlib import Path
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
 from pytest_kaudit.backends._logsources import CommandLogSource
 from pytest_kaudit.backends._probe import server_version, wait_ready
-from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec
+from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.errors import BackendError
 from pytest_kaudit.events.log import FileLogSource, LogSource
 
 log = logging.getLogger(__name__)
 
 
-class ExistingBackend:
+class ExistingBackend(Backend):
     """Use a running cluster as is.
 
     Args:

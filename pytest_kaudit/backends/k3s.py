@@ -30,7 +30,13 @@ from pytest_kaudit.backends._probe import (
     wait_ready,
     wait_service_account,
 )
-from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, validate_spec
+from pytest_kaudit.backends.base import (
+    BARRIER_USER,
+    Backend,
+    ClusterHandle,
+    ClusterSpec,
+    validate_spec,
+)
 from pytest_kaudit.errors import BackendError, BootError
 from pytest_kaudit.events.log import FileLogSource
 
@@ -129,7 +135,7 @@ def _connection_mode_help(exc: Exception) -> str:
     )
 
 
-class K3sBackend:
+class K3sBackend(Backend):
     """One k3s container per cluster.
 
     Args:
@@ -285,7 +291,8 @@ class K3sBackend:
             insecure_skip_tls_verify=insecure,
             has_barrier_rule=spec.policy is not None,
             workdir=workdir,
-            details={"image": self.image, "boot seconds": f"{time.monotonic() - started:.2f}"},
+            boot_seconds=time.monotonic() - started,
+            details={"image": self.image},
         )
 
     def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:

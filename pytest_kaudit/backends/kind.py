@@ -41,6 +41,7 @@ from pytest_kaudit.backends._probe import (
 from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.backends.base import (
     BARRIER_USER,
+    Backend,
     ClusterHandle,
     ClusterSpec,
     Credentials,
@@ -131,7 +132,7 @@ def _flags_from_manifest(text: bytes) -> dict[str, str]:
     return flags
 
 
-class KindBackend:
+class KindBackend(Backend):
     """Clusters made by the ``kind`` CLI (Docker, or Podman/nerdctl via KIND_EXPERIMENTAL_PROVIDER).
 
     Args:
@@ -570,7 +571,7 @@ class KindBackend:
         except TimeoutError as exc:
             raise BackendError(f"kind cluster {name} is not ready for pods: {exc}") from None
         details["service account seconds"] = f"{waited:.2f}"
-        details["boot seconds"] = f"{time.monotonic() - started:.2f}"
+        boot_seconds = time.monotonic() - started
         return ClusterHandle(
             backend=self.name,
             name=name,
@@ -585,6 +586,7 @@ class KindBackend:
             mint_credentials=minter.mint,
             has_barrier_rule=spec.policy is not None,
             workdir=cluster_dir,
+            boot_seconds=boot_seconds,
             details=details,
         )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.backends.base import (
+    Backend,
     ClusterHandle,
     ClusterSpec,
     owned_policy_document,
@@ -257,7 +258,7 @@ class _Running:
     workdir: Path
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Runs each cluster as an etcd + kube-apiserver pair of child processes."""
 
     name = "local"
@@ -426,8 +427,8 @@ class LocalBackend:
                 "apiserver log": str(apiserver.log_file),
                 "apiserver pid": str(apiserver.process.pid if apiserver.process else ""),
                 "etcd pid": str(etcd.process.pid if etcd.process else ""),
-                "boot seconds": f"{time.monotonic() - started:.2f}",
             },
+            boot_seconds=time.monotonic() - started,
         )
 
     def _attach_warm(self, spec: ClusterSpec,
@@ -448,7 +449,7 @@ class LocalBackend:
         handle, note = attached
         self._warm, self._warm_key = plane, spec.key
         seconds = time.monotonic() - started
-        handle.details["boot seconds"] = f"{seconds:.2f}"
+        handle.boot_seconds = seconds
         handle.details["warm plane note"] = note
         self.notes.append(f"{note} in {plane.directory} ({seconds:.2f}s)")
         return handle
