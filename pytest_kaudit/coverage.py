@@ -10,7 +10,7 @@ because no test can fix that - only the policy can. Pure: no pytest import.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,17 +72,42 @@ class RuleCoverage:
         already computed Decision.
         """
         tracked = self._tracked(policy)
+        index = self._rule_of(tracked, what)
+        self._hit(tracked, index)
+        return index
+
+    def record_request(
+        self,
+        policy: Policy | str,
+        evidence: Iterable[RequestAttributes | Decision | Mapping[str, Any]],
+    ) -> set[int | None]:
+        """Count one request (one Audit-ID) once: ``evidence`` is everything known about it
+        (the attributes it was sent with, each stage the apiserver logged for it), and each rule
+        that evidence points at gets one hit. Returns those rules' indexes (None: no rule).
+        """
+        tracked = self._tracked(policy)
+        rules = {self._rule_of(tracked, what) for what in evidence}
+        for index in rules:
+            self._hit(tracked, index)
+        return rules
+
+    @staticmethod
+    def _rule_of(
+        tracked: _Tracked, what: RequestAttributes | Decision | Mapping[str, Any]
+    ) -> int | None:
         if isinstance(what, Mapping):
             what = attributes_from_event(what)
         if hasattr(what, "rule_index") and hasattr(what, "level"):
-            index = what.rule_index
-        else:
-            index = tracked.policy.evaluate_attributes(what).rule_index
+            index: int | None = what.rule_index
+            return index
+        return tracked.policy.evaluate_attributes(what).rule_index
+
+    @staticmethod
+    def _hit(tracked: _Tracked, index: int | None) -> None:
         if index is None:
             tracked.extra["unmatched"] += 1
         else:
             tracked.hits[index] += 1
-        return index
 
     # ----------------------------------------------------------------- queries
     def _unreachable(self, tracked: _Tracked) -> dict[int, str]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_kaudit.coverage import RuleCoverage
 from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.kaudit import KAudit
-from pytest_kaudit.policy import Policy
+from pytest_kaudit.policy import Policy, RequestAttributes
 
 
 class SessionCoverage:
@@ -21,17 +21,22 @@ class SessionCoverage:
         self._seen = False
 
     def record_test(self, policy: Policy, kaudit: KAudit, events: Sequence[AuditEvent]) -> None:
-        """Count the rules deciding the test's sent requests (None rules too) and its events."""
+        """Count the rules deciding the test's requests, one hit per request and rule: what
+        each request was sent with (so level-None rules count too) and the stages logged for it.
+        """
         self._seen = True
         self.rules.add_policy(policy)
+        evidence: dict[str, list[RequestAttributes | Mapping[str, Any]]] = {}
         for sent in list(kaudit.ids.sent.values()):
             try:
                 attrs = kaudit.attributes_of_sent(sent)
             except ValueError:  # a path the apiserver itself rejects before auditing
                 continue
-            self.rules.record(policy, attrs)
+            evidence.setdefault(sent.audit_id, []).append(attrs)
         for event in events:
-            self.rules.record(policy, dict(event.raw))
+            evidence.setdefault(event.audit_id, []).append(dict(event.raw))
+        for of_one_request in evidence.values():
+            self.rules.record_request(policy, of_one_request)
 
     def has_data(self) -> bool:
         """Whether any test ran against a policy."""

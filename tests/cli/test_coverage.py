@@ -61,6 +61,26 @@ def test_report_lists_never_hit_and_unreachable_rules():
     )
 
 
+def test_a_request_counts_once_per_rule_however_many_stages_it_logged():
+    cov = RuleCoverage()
+    policy = _policy()
+    sent = RequestAttributes.from_http("GET", "/api/v1/namespaces/prod/secrets/db", user="alice")
+    stage = {
+        "level": "RequestResponse",
+        "verb": "get",
+        "requestURI": "/api/v1/namespaces/prod/secrets/db",
+        "user": {"username": "alice"},
+        "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db", "apiVersion": "v1"},
+    }
+    received = {**stage, "stage": "RequestReceived"}
+    complete = {**stage, "stage": "ResponseComplete"}
+    assert cov.record_request(policy, [sent, received, complete]) == {1}
+    # logged differently from what was predicted: both rules, each once
+    watched = {**complete, "verb": "watch", "objectRef": {"resource": "pods", "apiVersion": "v1"}}
+    assert cov.record_request(policy, [sent, watched, watched]) == {1, 2}
+    assert [r["hits"] for r in cov.to_json()["policies"][0]["rules"]] == [0, 2, 1, 0, 0]
+
+
 def test_to_json_is_serialisable_and_complete():
     cov = RuleCoverage()
     policy = _policy()

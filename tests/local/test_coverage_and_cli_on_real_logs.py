@@ -37,6 +37,39 @@ def test_rule_coverage_report_json_and_fail_under(control_plane_binaries: Contro
     assert "brief.yaml" in json.dumps(data)
 
 
+ONE_STAGE_EACH_RULE = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Metadata
+  resources: [{group: "", resources: ["secrets"]}]
+- level: None
+"""
+
+
+def test_coverage_counts_each_request_once_not_each_logged_stage(
+        control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
+    """Each secret request is logged twice (RequestReceived, ResponseComplete) and was also
+    sent by the test: still one hit per request."""
+    pytester.makefile(".yaml", policy=ONE_STAGE_EACH_RULE)
+    pytester.makepyfile("""
+        import pytest
+        pytestmark = pytest.mark.kaudit(policy="policy.yaml")
+
+        def test_two_secret_requests(kaudit):
+            kaudit.create_secret("s")
+            kaudit.read_secret("s")
+            kaudit.expect(verb="get", resource="secrets", stage="ResponseComplete").logged()
+            stages = sorted(e.stage for e in kaudit.events(resource="secrets"))
+            assert stages == ["RequestReceived", "RequestReceived",
+                              "ResponseComplete", "ResponseComplete"]
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kaudit-coverage=cov.json")
+    assert result.ret == 0, result.stdout.str()
+    rules = json.loads((pytester.path / "cov.json").read_text())["policies"][0]["rules"]
+    assert rules[0]["hits"] == 2
+
+
 def test_replay_and_explain_on_a_real_log(control_plane_binaries: ControlPlaneBinaries,
                                           tmp_path: Path) -> None:
     backend = LocalBackend(base_dir=tmp_path)
