@@ -16,7 +16,7 @@ from pytest_kaudit import actions
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, Credentials
 from pytest_kaudit.client import AuditIds, SentRequest, make_client
 from pytest_kaudit.errors import KauditError
-from pytest_kaudit.events.attributes import attributes_from_event
+from pytest_kaudit.events.attributes import attributes_from_event, attributes_from_fields
 from pytest_kaudit.events.log import AuditLog
 from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.expect.criteria import FIELDS, Criteria
@@ -344,9 +344,8 @@ class KAudit:
         groups = self.handle.admin.groups if user == self.handle.admin.user else ()
         fields = {k: criteria.get(k) or "" for k in
                   ("verb", "namespace", "resource", "subresource", "name", "api_group")}
-        attrs = RequestAttributes(
-            user=user, groups=(*groups, _AUTHENTICATED), api_version="",
-            path="", is_resource_request=bool(fields["resource"]), **fields)
+        attrs = attributes_from_fields(user=user, groups=(*groups, _AUTHENTICATED),
+                                       is_resource_request=bool(fields["resource"]), **fields)
         words = " ".join(x for x in (fields["verb"], fields["resource"],
                                      f"{fields['namespace']}/{fields['name']}".strip("/")) if x)
         return self._prediction(attrs, f"{words} by {user} (no such request was sent by this test)")

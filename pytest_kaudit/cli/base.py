@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pytest_kaudit.policy.model import LEVEL_RANK as LEVEL_RANK  # the commands' level order
+from pytest_kaudit.policy.model import STAGE_NAMES
+
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Policy
 
@@ -15,9 +18,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 #: Audit stages in the order an event passes through them.
-STAGE_ORDER = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-#: Audit levels from least to most logged.
-LEVEL_RANK = {"None": 0, "Metadata": 1, "Request": 2, "RequestResponse": 3}
+STAGE_ORDER = STAGE_NAMES
 
 
 def enum_text(x: Any) -> str:

@@ -29,6 +29,7 @@ from pytest_kaudit.cli.base import (
     load_policy,
 )
 from pytest_kaudit.policy import matching
+from pytest_kaudit.policy.stages import stages_for
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Decision, Policy, RequestAttributes
@@ -156,16 +157,7 @@ def emitted_stages(attrs: RequestAttributes, decision: Decision) -> list[str]:
     minus the omitted stages; an unauthenticated request is answered 401 with a single
     ``ResponseStarted`` event.
     """
-    if enum_text(decision.level) == "None":
-        return []
-    if attrs.user is None:
-        stages = {"ResponseStarted"}
-    else:
-        stages = {"RequestReceived", "ResponseComplete"}
-        if attrs.is_long_running:
-            stages.add("ResponseStarted")
-    omitted = {enum_text(s) for s in decision.omit_stages}
-    return [s for s in STAGE_ORDER if s in stages and s not in omitted]
+    return [s.value for s in sorted(stages_for(attrs, decision), key=lambda s: s.rank)]
 
 
 def rule_source_lines(policy: Policy, index: int) -> list[tuple[int, str]]:

@@ -259,7 +259,7 @@ class AuditLog:
             obj = json.loads(raw)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
-            return event_from_dict(obj, file=label, line_no=0)
+            return event_from_dict(obj, file=label)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:  # JSON, or not an Event
             if not self.mixed:
                 self.problems.append(LogProblem(label, offset, len(raw), _short(exc)))

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_kaudit.events.attributes import attributes_from_event, group_version
 from pytest_kaudit.policy.model import Level, Stage
+from pytest_kaudit.policy.request import RequestAttributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +16,7 @@ class AuditEvent:
     """One ``audit.k8s.io`` Event as the apiserver wrote it.
 
     Fields speak the audit API's words in snake_case (``objectRef.apiGroup`` → ``api_group``).
-    ``raw`` is the decoded JSON object, untouched; ``line_no`` and ``file`` say where it came from.
+    ``raw`` is the decoded JSON object, untouched; ``file`` says which log it was read from.
     """
 
     level: Level
@@ -39,7 +41,6 @@ class AuditEvent:
     user_agent: str = ""
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     file: str = ""
-    line_no: int = 0
 
     @property
     def code(self) -> int | None:
@@ -73,8 +74,13 @@ class AuditEvent:
         """Resource requests carry an ``objectRef``; non-resource ones (``/healthz``) do not."""
         return "objectRef" in self.raw
 
+    @property
+    def attributes(self) -> RequestAttributes:
+        """What the apiserver's policy checker saw for this event's request."""
+        return attributes_from_event(self.raw)
 
-def event_from_dict(obj: Mapping[str, Any], *, file: str = "", line_no: int = 0) -> AuditEvent:
+
+def event_from_dict(obj: Mapping[str, Any], *, file: str = "") -> AuditEvent:
     """Build an :class:`AuditEvent` from one decoded JSON object (v1, v1beta1 or v1alpha1).
 
     Raises:
@@ -86,10 +92,7 @@ def event_from_dict(obj: Mapping[str, Any], *, file: str = "", line_no: int = 0)
     imp = obj.get("impersonatedUser") or {}
     ref = obj.get("objectRef") or {}
     status = obj.get("responseStatus") or {}
-    api_group = ref.get("apiGroup", "")
-    if "apiGroup" not in ref and "/" in ref.get("apiVersion", ""):
-        # v1alpha1 events carry "<group>/<version>" in apiVersion and no apiGroup.
-        api_group = ref["apiVersion"].split("/", 1)[0]
+    api_group, _ = group_version(ref)
     level_raw = obj.get("level", "None")
     stage_raw = obj["stage"]
     return AuditEvent(
@@ -114,5 +117,4 @@ def event_from_dict(obj: Mapping[str, Any], *, file: str = "", line_no: int = 0)
         user_agent=obj.get("userAgent", ""),
         raw=obj,
         file=file,
-        line_no=line_no,
     )

@@ -24,9 +24,8 @@ from pytest_kaudit.expect.report import (
     stage_list,
 )
 from pytest_kaudit.policy.model import Decision, Level, Stage
+from pytest_kaudit.policy.stages import stages_for
 
-#: Subresources whose responses are raw streams: never a responseObject.
-STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 _POLL_INTERVAL = 0.01
 
 
@@ -85,27 +84,7 @@ def _group(events: Iterable[AuditEvent]) -> list[_Request]:
 
 def predicted_stages(event: AuditEvent, decision: Decision) -> frozenset[Stage]:
     """The stages the apiserver emits for the request behind ``event``."""
-    if decision.level == Level.NONE:
-        return frozenset()
-    if event.response_code == 401 and not event.user:
-        stages = {Stage.RESPONSE_STARTED}  # failed authentication: one event only
-    else:
-        stages = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
-        if is_long_running(event):
-            stages.add(Stage.RESPONSE_STARTED)
-        if event.stage == Stage.PANIC:
-            stages.discard(Stage.RESPONSE_COMPLETE)
-            stages.add(Stage.PANIC)
-    return frozenset(stages - decision.omit_stages)
-
-
-def is_long_running(event: AuditEvent) -> bool:
-    """kube-apiserver's long-running rule, applied to a logged event."""
-    if event.verb in ("watch", "proxy"):
-        return True
-    if event.is_resource_request:
-        return event.subresource in STREAMING_SUBRESOURCES
-    return event.path.startswith("/debug/pprof/")
+    return stages_for(event.attributes, decision, panicked=event.stage == Stage.PANIC)
 
 
 def _requests_of(matched: Sequence[AuditEvent], events: Sequence[AuditEvent]) -> list[_Request]:
@@ -181,7 +160,8 @@ class Expectation:
             requests = _requests_of(matched, events)
             if matched and self._complete(requests, want_stages, count):
                 break
-            if matched and not fenced and not any(is_long_running(r.final) for r in requests):
+            if matched and not fenced and not any(r.final.attributes.is_long_running
+                                                  for r in requests):
                 # Everything of a finished short request is logged once a later barrier is:
                 # judge it now instead of waiting the whole timeout for stages never coming.
                 fenced = self._fence(max(0.1, deadline - time.monotonic()))
@@ -276,9 +256,8 @@ class Expectation:
         if response_object is None:
             if lvl < Level.REQUEST_RESPONSE:
                 response_object = False
-            elif (final.stage == Stage.RESPONSE_COMPLETE and final.verb != "watch"
-                  and final.subresource not in STREAMING_SUBRESOURCES
-                  and final.is_resource_request):
+            elif (final.stage == Stage.RESPONSE_COMPLETE and final.is_resource_request
+                  and not final.attributes.streams_response):
                 response_object = True
         for name, want, has in (("request", request_object, has_req),
                                 ("response", response_object, has_resp)):

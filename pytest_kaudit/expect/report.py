@@ -17,9 +17,6 @@ from pytest_kaudit.policy.model import Decision, Level, Stage
 
 MAX_NEAR_MISSES = 5
 
-_STAGE_ORDER = {s: i for i, s in enumerate(
-    (Stage.REQUEST_RECEIVED, Stage.RESPONSE_STARTED, Stage.RESPONSE_COMPLETE, Stage.PANIC))}
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -50,7 +47,7 @@ class Prediction:
 
 def stage_list(stages: set[Stage] | frozenset[Stage]) -> str:
     """Stages in the order the apiserver emits them."""
-    return ", ".join(s.value for s in sorted(stages, key=_STAGE_ORDER.__getitem__)) or "none"
+    return ", ".join(s.value for s in sorted(stages, key=lambda stage: stage.rank)) or "none"
 
 
 def describe_event(event: AuditEvent) -> str:

@@ -35,12 +35,12 @@ class Level(str, Enum):
     @property
     def rank(self) -> int:
         """0 for None ... 3 for RequestResponse."""
-        return _LEVEL_RANK[self.value]
+        return LEVEL_RANK[self.value]
 
     @staticmethod
     def rank_of(value: object) -> int:
         """Rank of a Level or level string; unknown strings rank 0, like ``None``."""
-        return _LEVEL_RANK.get(str(value.value if isinstance(value, Level) else value), 0)
+        return LEVEL_RANK.get(str(value.value if isinstance(value, Level) else value), 0)
 
     def __lt__(self, other: object) -> bool:
         return self.rank < Level.rank_of(other)
@@ -55,11 +55,13 @@ class Level(str, Enum):
         return self.rank >= Level.rank_of(other)
 
 
-_LEVEL_RANK = {"None": 0, "Metadata": 1, "Request": 2, "RequestResponse": 3}
+#: Level names from least to most logged (the enum's order), and each one's rank.
+LEVEL_NAMES: tuple[str, ...] = tuple(level.value for level in Level)
+LEVEL_RANK: Mapping[str, int] = {name: rank for rank, name in enumerate(LEVEL_NAMES)}
 
 
 class Stage(str, Enum):
-    """Audit stage, in the apiserver's spelling."""
+    """Audit stage, in the apiserver's spelling, declared in the order a request passes them."""
 
     REQUEST_RECEIVED = "RequestReceived"
     RESPONSE_STARTED = "ResponseStarted"
@@ -68,6 +70,16 @@ class Stage(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def rank(self) -> int:
+        """0 for RequestReceived ... 3 for Panic: the order a request passes the stages."""
+        return STAGE_RANK[self.value]
+
+
+#: Stage names in the order a request passes them (the enum's order), and each one's rank.
+STAGE_NAMES: tuple[str, ...] = tuple(stage.value for stage in Stage)
+STAGE_RANK: Mapping[str, int] = {name: rank for rank, name in enumerate(STAGE_NAMES)}
 
 
 #: Names people write for stages that do not exist, and the stage they mean.
@@ -83,9 +95,9 @@ def parse_level(value: object, where: str = "level") -> Level:
     """
     if isinstance(value, Level):
         return value
-    if isinstance(value, str) and value in _LEVEL_RANK:
+    if isinstance(value, str) and value in LEVEL_RANK:
         return Level(value)
-    raise ValueError(_invalid(where, value, list(_LEVEL_RANK), None))
+    raise ValueError(_invalid(where, value, list(LEVEL_RANK), None))
 
 
 def parse_stage(value: object, where: str = "stage") -> Stage:
@@ -98,7 +110,7 @@ def parse_stage(value: object, where: str = "stage") -> Stage:
     """
     if isinstance(value, Stage):
         return value
-    names = [stage.value for stage in Stage]
+    names = list(STAGE_NAMES)
     if isinstance(value, str) and value in names:
         return Stage(value)
     guess = _STAGE_MISNOMERS.get(value) if isinstance(value, str) else None

@@ -15,8 +15,11 @@ _SPECIAL_VERBS_NO_SUBRESOURCES = frozenset(("proxy",))
 _NAMESPACE_SUBRESOURCES = frozenset(("status", "finalize"))
 _METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update",
                  "PATCH": "patch", "DELETE": "delete"}
-_LONG_RUNNING_VERBS = frozenset(("watch", "proxy"))
-_LONG_RUNNING_SUBRESOURCES = frozenset(("attach", "exec", "proxy", "log", "portforward"))
+#: kube-apiserver's long-running check (kubernetes ``cmd/kube-apiserver/app/server.go`` passes
+#: these to ``BasicLongRunningRequestCheck`` in ``staging/src/k8s.io/apiserver/pkg/server/``
+#: ``filters/longrunning.go``): such requests are held open and answered as a raw stream.
+LONG_RUNNING_VERBS = frozenset(("watch", "proxy"))
+LONG_RUNNING_SUBRESOURCES = frozenset(("attach", "exec", "proxy", "log", "portforward"))
 _INT_QUERY_PARAMS = ("limit", "timeoutSeconds")
 
 
@@ -39,11 +42,18 @@ class RequestAttributes:
     @property
     def is_long_running(self) -> bool:
         """kube-apiserver's long-running rule: these requests also emit ResponseStarted."""
-        if self.verb in _LONG_RUNNING_VERBS:
+        if self.verb in LONG_RUNNING_VERBS:
             return True
         if self.is_resource_request:
-            return self.subresource in _LONG_RUNNING_SUBRESOURCES
+            return self.subresource in LONG_RUNNING_SUBRESOURCES
         return self.path.startswith("/debug/pprof/")
+
+    @property
+    def streams_response(self) -> bool:
+        """A watch or a streaming subresource (log, exec, ...): the answer is a raw stream,
+        never an object, so a successful one logs no ``responseObject``.
+        """
+        return self.verb == "watch" or self.subresource in LONG_RUNNING_SUBRESOURCES
 
     @classmethod
     def from_http(

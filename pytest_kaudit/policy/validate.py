@@ -8,11 +8,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_kaudit.policy.model import LEVEL_NAMES, STAGE_NAMES
 from pytest_kaudit.policy.problems import Problem
 from pytest_kaudit.policy.versions import Version, has_group_wildcard, renders_lists_as_json
 
-STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+#: The values ``ValidatePolicy`` accepts, in the order its messages list them.
+STAGES = STAGE_NAMES
+LEVELS = LEVEL_NAMES
 
 STAGE_BODY = "allowed stages are " + ",".join(STAGES)
 LEVEL_BODY = "supported values: " + ", ".join(f'"{level}"' for level in LEVELS)

@@ -27,6 +27,7 @@ import msgspec
 from pytest_kaudit.events.attributes import attributes_from_event
 from pytest_kaudit.policy.model import Level, Stage
 from pytest_kaudit.policy.space import OTHER_USER, unique_value
+from pytest_kaudit.policy.stages import emitted_stages
 from pytest_kaudit.replay.inputs import MAX_LINE_BYTES, LineStream, lines_of, skip_rest_of_line
 from pytest_kaudit.replay.records import (
     LEVEL_OF,
@@ -155,22 +156,6 @@ class ReplayReport:
             or self.omitted_stage_events
             or self.added_events
         )
-
-
-def emitted_stages(*, unauthenticated: bool, long_running: bool) -> frozenset[Stage]:
-    """The stages kube-apiserver logs for a request that no ``omitStages`` trims.
-
-    A request rejected by authentication is logged once, at ResponseStarted; every other
-    request at RequestReceived and ResponseComplete, long-running ones also at
-    ResponseStarted (kubernetes ``staging/src/k8s.io/apiserver/pkg/endpoints/filters/``
-    ``audit.go`` and ``authn_audit.go``; see docs/replay.md).
-    """
-    if unauthenticated:
-        return frozenset({Stage.RESPONSE_STARTED})
-    stages = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
-    if long_running:
-        stages.add(Stage.RESPONSE_STARTED)
-    return frozenset(stages)
 
 
 @dataclass
@@ -538,13 +523,14 @@ class Replayer:
             rep.bytes_after += size
         if new_rank:
             # stages the candidate emits that the log lacks (e.g. RequestReceived no longer omitted)
-            expected = emitted_stages(unauthenticated=cls.unauthenticated,
+            expected = emitted_stages(cls.new_level, cls.new_omit,
+                                      unauthenticated=cls.unauthenticated,
                                       long_running=cls.long_running)
             total_n = sum(count.values())
             meta = sum(t.bytes - t.request_bytes - t.response_bytes
                        for t in by_stage.values()) / max(total_n, 1)
             for stage in Stage:
-                if stage not in expected or stage in cls.new_omit:
+                if stage not in expected:
                     continue
                 have = count.get(stage, 0) + (
                     count.get(Stage.PANIC, 0) if stage == Stage.RESPONSE_COMPLETE else 0

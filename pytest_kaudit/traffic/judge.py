@@ -2,7 +2,7 @@
 
 Both sides have the same shape, :class:`Logged`, so a requirement is checked the same way on
 a prediction (offline) and on the real log, and a disagreement between the two is a plain
-field-by-field comparison. Stage rules come from :mod:`pytest_kaudit.expect.expectation`.
+field-by-field comparison. Stage rules come from :mod:`pytest_kaudit.policy.stages`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_kaudit.events.model import AuditEvent
-from pytest_kaudit.expect.expectation import STREAMING_SUBRESOURCES
 from pytest_kaudit.expect.report import describe_event, stage_list
-from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes, Stage
+from pytest_kaudit.policy import Level, Policy, RequestAttributes, Stage
+from pytest_kaudit.policy.stages import stages_for
 
 
 @dataclass(frozen=True)
@@ -59,19 +59,6 @@ def observe(events: Sequence[AuditEvent]) -> Logged:
     )
 
 
-def predicted_stages(attrs: RequestAttributes, decision: Decision) -> frozenset[Stage]:
-    """The stages kube-apiserver emits for a request (before a panic could change them)."""
-    if decision.level == Level.NONE:
-        return frozenset()
-    if attrs.user is None:  # failed authentication: a single ResponseStarted event
-        stages = {Stage.RESPONSE_STARTED}
-    else:
-        stages = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
-        if attrs.is_long_running:
-            stages.add(Stage.RESPONSE_STARTED)
-    return frozenset(stages) - decision.omit_stages
-
-
 #: Subresource creates whose body kube-apiserver 1.20 cannot encode for the log (the object's
 #: group differs from the resource's), so no requestObject appears even at Request level.
 UNLOGGED_REQUEST_BODIES = frozenset({("", "serviceaccounts", "token")})
@@ -87,7 +74,7 @@ def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
     decoded then); a body whose presence cannot be told is ``None``.
     """
     decision = policy.evaluate_attributes(attrs)
-    stages = predicted_stages(attrs, decision)
+    stages = stages_for(attrs, decision)
     level = decision.level
     if status is not None:
         authorized = status not in (401, 403)
@@ -102,10 +89,9 @@ def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
     response_body: bool | None = False
     if (level == Level.REQUEST_RESPONSE and attrs.is_resource_request
             and attrs.user is not None and Stage.RESPONSE_COMPLETE in stages):
-        streams = attrs.verb == "watch" or attrs.subresource in STREAMING_SUBRESOURCES
         if status is not None and status >= 400:
             response_body = True  # an error answer is a Status object, streaming or not
-        elif streams:
+        elif attrs.streams_response:
             response_body = False if status is not None else None
         else:
             response_body = True
@@ -136,9 +122,9 @@ def disagreements(predicted: Logged, observed: Logged) -> list[str]:
 
 
 def evidence(events: Sequence[AuditEvent]) -> list[str]:
-    """One body-free line per event, with the file and line it was read from."""
+    """One body-free line per event, with the log file it was read from."""
     out = []
     for e in events:
-        where = f"{e.file}:{e.line_no}: " if e.file else ""
+        where = f"{e.file}: " if e.file else ""
         out.append(where + describe_event(e))
     return out

@@ -1,0 +1,101 @@
+"""A real kube-apiserver writing ``audit.k8s.io/v1alpha1`` events, decided by every reader.
+
+v1alpha1 events name the group only inside ``objectRef.apiVersion`` (``apps/v1``). The
+fixture's decision, its event view and replay must all see the group ``apps``, or a rule that
+names the group is missed and the logged level looks like a policy mismatch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
+
+POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: RequestResponse
+  resources: [{group: apps, resources: [deployments]}]
+- level: Metadata
+"""
+
+INNER = """
+import json
+import pytest
+from pytest_kaudit.policy import Level
+from pytest_kaudit.replay import replay_paths
+
+pytestmark = pytest.mark.kaudit(
+    policy={policy!r}, flags={{"audit-log-version": "audit.k8s.io/v1alpha1"}})
+
+def test_group_of_a_v1alpha1_event(kaudit, tmp_path):
+    assert kaudit.request("GET", f"/apis/apps/v1/namespaces/{{kaudit.namespace}}/deployments") == 200
+    events = kaudit.expect(verb="list", resource="deployments").logged(
+        level="RequestResponse")
+    raw = events[-1].raw
+    assert raw["apiVersion"] == "audit.k8s.io/v1alpha1"
+    assert "apiGroup" not in raw["objectRef"] and raw["objectRef"]["apiVersion"] == "apps/v1"
+    assert {{e.api_group for e in events}} == {{"apps"}}
+    attrs = events[-1].attributes
+    assert (attrs.api_group, attrs.api_version) == ("apps", "v1")
+    assert kaudit.decide(events[-1]).level == Level.REQUEST_RESPONSE
+    assert kaudit.policy_mismatches(events) == []
+    log = tmp_path / "audit.log"
+    log.write_text("".join(json.dumps(e.raw) + "\\n" for e in events))
+    report = replay_paths(kaudit.policy, [str(log)])
+    assert report.events == len(events)
+    assert not report.changed_requests, report.changed_requests
+"""
+
+
+def test_v1alpha1_events_are_decided_with_their_group(
+        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    (tmp_path / "test_inner.py").write_text(INNER.format(policy=str(policy)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_inner.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
+
+
+CREATE_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: RequestResponse
+  resources: [{group: "", resources: [configmaps], resourceNames: [cm1]}]
+- level: Metadata
+"""
+
+CREATE_INNER = """
+import pytest
+
+pytestmark = pytest.mark.kaudit(policy={policy!r})
+
+def test_create_by_name(kaudit):
+    kaudit.create_configmap("cm1")
+    kaudit.expect(verb="create", resource="configmaps", name="cm1").logged(
+        level="RequestResponse")
+"""
+
+
+def test_a_create_is_predicted_without_its_name(
+        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
+    """The apiserver decides a create on its URL, which names no object: a resourceNames rule
+    never matches it. The real log says Metadata, and so must the failure's prediction."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(CREATE_POLICY)
+    (tmp_path / "test_inner.py").write_text(CREATE_INNER.format(policy=str(policy)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_inner.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 1, out[-4000:] + proc.stderr[-2000:]
+    assert "logged at Metadata, expected RequestResponse" in out, out[-4000:]
+    assert "NOTE: the policy itself gives Metadata, not RequestResponse" in out, out[-4000:]
+    assert "rules[1]" in out and "so Metadata" in out, out[-4000:]
