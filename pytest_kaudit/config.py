@@ -8,14 +8,14 @@ empty/false" (no ``or`` fall-through).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
 from pytest_kaudit._suggest import invalid_choice
-from pytest_kaudit.options import BACKENDS, EVIDENCE_MODES, OPTIONS, Option
+from pytest_kaudit.options import BACKENDS, EVIDENCE_MODES, OPTIONS, KauditConfig, Option
 
 __all__ = ["BACKENDS", "EVIDENCE_MODES", "OPTIONS", "KauditConfig", "Option", "add_options",
            "get_config", "parse_flag_assignments"]
@@ -34,9 +34,8 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(opt.flag, metavar=opt.metavar or opt.name.upper(), **kwargs)
         ini_type: Literal["bool", "linelist", "string"] = (
             "bool" if opt.kind == "bool" else "linelist" if opt.kind == "list" else "string")
-        default = opt.default if opt.kind in ("bool", "list") else None
-        parser.addini(opt.ini, opt.help, type=ini_type, default=default if default is not None
-                      else ([] if opt.kind == "list" else None))
+        default = [] if opt.kind == "list" else opt.default if opt.kind == "bool" else None
+        parser.addini(opt.ini, opt.help, type=ini_type, default=default)
 
 
 def _coerce(opt: Option, value: Any, origin: str) -> Any:
@@ -73,7 +72,7 @@ def _check_range(opt: Option, number: float, text: str, origin: str) -> float:
     return number
 
 
-def parse_flag_assignments(items: list[str], origin: str) -> dict[str, str]:
+def parse_flag_assignments(items: Iterable[str], origin: str) -> dict[str, str]:
     """``["audit-log-maxsize=1", "--v=2"]`` → ``{"audit-log-maxsize": "1", "v": "2"}``.
 
     Raises:
@@ -91,44 +90,22 @@ def parse_flag_assignments(items: list[str], origin: str) -> dict[str, str]:
     return flags
 
 
-@dataclass(frozen=True)
-class KauditConfig:
-    """All settings of a run, resolved once at configure time."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    rootdir: Path = Path(".")
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def origin(self, name: str) -> str:
-        """Where setting ``name`` came from, for error messages: its flag or ``ini <key>``."""
-        return str(self.values.get("origins", {}).get(name, f"--kaudit-{name.replace('_', '-')}"))
-
-    @property
-    def apiserver_flags(self) -> dict[str, str]:
-        """The session-wide apiserver flags (a fresh dict: callers may add to it)."""
-        return dict(self.values["session_flags"])
-
-
 def get_config(config: pytest.Config) -> KauditConfig:
     """Resolve every option: CLI flag if given, else the ini key, else the default."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # option name -> its value, typed as the field says
     origins: dict[str, str] = {}
     for opt in OPTIONS:
         cli = config.getoption(f"kaudit_{opt.name}")
         origins[opt.name] = opt.flag
         if cli is not None:
-            values[opt.name] = _coerce(opt, cli, opt.flag)
+            values[opt.name] = (tuple(cli) if opt.kind == "list"
+                                else _coerce(opt, cli, opt.flag))
             continue
         ini = config.getini(opt.ini)
         if opt.ini in config.inicfg:
             origins[opt.name] = f"ini {opt.ini}"
         if opt.kind == "list":
-            values[opt.name] = list(ini) if ini else []
+            values[opt.name] = tuple(ini) if ini else ()
         elif opt.kind == "bool":
             values[opt.name] = (_coerce(opt, ini, f"ini {opt.ini}") if ini is not None
                                 else opt.default)
@@ -136,8 +113,7 @@ def get_config(config: pytest.Config) -> KauditConfig:
             values[opt.name] = _coerce(opt, ini, f"ini {opt.ini}")
         else:
             values[opt.name] = opt.default
-    values["origins"] = origins
-    values["session_flags"] = _session_flags(values["apiserver_flag"], origins["apiserver_flag"])
+    session_flags = _session_flags(values["apiserver_flag"], origins["apiserver_flag"])
     invoked = Path(config.invocation_params.dir)
     if values["policy"] is not None:
         # a session path means what it meant where pytest was started, for every test
@@ -145,10 +121,11 @@ def get_config(config: pytest.Config) -> KauditConfig:
     if values["coverage"] is not None:
         values["coverage"] = str(_coverage_path(Path(invoked, values["coverage"]),
                                                 origins["coverage"]))
-    return KauditConfig(values, Path(str(config.rootpath)))
+    return KauditConfig(**values, rootdir=Path(str(config.rootpath)), origins=origins,
+                        session_flags=session_flags)
 
 
-def _session_flags(items: list[str], origin: str) -> dict[str, str]:
+def _session_flags(items: tuple[str, ...], origin: str) -> dict[str, str]:
     """Parse the session's apiserver flags and refuse what every kube-apiserver refuses."""
     from pytest_kaudit.preflight import flag_errors
 

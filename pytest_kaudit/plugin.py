@@ -14,20 +14,14 @@ from typing import Any
 
 import pytest
 
+from pytest_kaudit.backend_choice import make_backend
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.config import KauditConfig, add_options, get_config
 from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
-from pytest_kaudit.factories import (
-    KAUDIT_KEY,
-    SPEC_KEY,
-    ClusterPool,
-    PolicyCache,
-    kaudit_fixture,
-    make_backend,
-    presolve_specs,
-    resolve_spec,
-)
 from pytest_kaudit.kaudit import KAudit
+from pytest_kaudit.policy_cache import PolicyCache
+from pytest_kaudit.pool import ClusterPool
+from pytest_kaudit.spec import SPEC_ERROR_KEY, SPEC_KEY, presolve_specs, resolve_spec
 
 MARKER = (
     "kaudit(policy=None, flags=None): run the test against a cluster with this audit policy "
@@ -154,7 +148,32 @@ class KauditPlugin:
         same configuration. ``kaudit.expect(verb="get", resource="secrets").logged(level=
         "Metadata")`` asserts on the log the apiserver really wrote.
         """
-        yield from kaudit_fixture(request, self.pool, self.cfg, self.policies)
+        # pytest.fail is called outside the except blocks: raised inside one, pytest would
+        # print the original error, "During handling of the above exception", then the same
+        # words again
+        failure = request.node.stash.get(SPEC_ERROR_KEY, None)
+        spec = request.node.stash.get(SPEC_KEY, None)
+        if failure is None and spec is None:  # an item collected outside the normal hooks
+            try:
+                spec = resolve_spec(request.node, self.cfg, self.policies)
+            except (PolicyError, KauditError) as exc:
+                failure = str(exc)
+        if failure is not None or spec is None:
+            pytest.fail(failure or "no cluster configuration", pytrace=False)
+        try:
+            handle = self.pool.acquire(spec)
+        except KauditError as exc:  # our own errors explain themselves; a traceback adds noise
+            failure = str(exc)
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+        kaudit = KAudit(handle, policy=self.policies.in_force(handle, spec.policy),
+                        test_name=request.node.nodeid, timeout=self.cfg.timeout,
+                        housekeeping=self.pool.housekeeping(handle))
+        request.node.stash[KAUDIT_KEY] = kaudit
+        try:
+            yield kaudit
+        finally:
+            kaudit.close()
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -222,6 +241,8 @@ class KauditPlugin:
 
 
 _COVERAGE_FAILED = pytest.StashKey[str]()
+#: The test's ``kaudit`` object, for its report
+KAUDIT_KEY = pytest.StashKey[KAudit]()
 
 
 def _may_prestart(config: pytest.Config) -> bool:

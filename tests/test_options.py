@@ -134,7 +134,7 @@ def test_a_malformed_session_flag_is_a_usage_error(pytester: pytest.Pytester) ->
 
 
 def test_markers_merge_module_policy_with_test_flags(pytester: pytest.Pytester) -> None:
-    from pytest_kaudit.factories import SPEC_KEY
+    from pytest_kaudit.spec import SPEC_KEY
 
     pytester.makepyfile(f"""
         import pytest

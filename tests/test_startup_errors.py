@@ -111,7 +111,7 @@ MARKER_FLAGS = """
 
 
 def test_marker_flags_as_one_string_are_one_flag(pytester: pytest.Pytester) -> None:
-    from pytest_kaudit.factories import SPEC_KEY
+    from pytest_kaudit.spec import SPEC_KEY
 
     pytester.makepyfile(MARKER_FLAGS.format(policy=str(POLICIES / "brief.yaml"),
                                             flags='"audit-log-maxbackup=3"'))

@@ -23,15 +23,13 @@ def make_check_backend(given: Mapping[str, Any]) -> Backend:
     """
     import pytest
 
-    from pytest_kaudit.config import OPTIONS, KauditConfig
-    from pytest_kaudit.factories import make_backend
+    from pytest_kaudit.backend_choice import make_backend
+    from pytest_kaudit.options import KauditConfig
 
-    values: dict[str, Any] = {o.name: o.default for o in OPTIONS}
-    values.update({k: v for k, v in given.items() if v is not None})
-    values["session_flags"] = {}
+    cfg = KauditConfig(rootdir=Path.cwd(), **{k: v for k, v in given.items() if v is not None})
     try:
-        return make_backend(KauditConfig(values, Path.cwd()))
+        return make_backend(cfg)
     except pytest.UsageError as exc:
         # the plugin's words name its --kaudit-* options; here they are plain --options
-        raise KauditError(f"--backend {values['backend']}: "
+        raise KauditError(f"--backend {cfg.backend}: "
                           + str(exc).replace("--kaudit-", "--")) from None

@@ -148,7 +148,7 @@ class PackPlugin:
 
     def _specs(self, items: list[pytest.Item]) -> list[ClusterSpec]:
         """The session policy's configuration, else every distinct one the markers ask for."""
-        from pytest_kaudit.factories import resolve_spec
+        from pytest_kaudit.spec import resolve_spec
 
         cfg = self.plugin.cfg
         if cfg.policy is not None:

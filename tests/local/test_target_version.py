@@ -11,7 +11,7 @@ import pytest
 from pytest_kaudit.backends.base import ClusterSpec, validate_spec
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.errors import PolicyError
-from pytest_kaudit.factories import PolicyCache
+from pytest_kaudit.policy_cache import PolicyCache
 
 V1BETA1 = """\
 apiVersion: audit.k8s.io/v1beta1
