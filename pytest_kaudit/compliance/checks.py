@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pytest_kaudit.backends.base import Credentials
 from pytest_kaudit.compliance.canary import Canary, Step, canary_plan, issued_token, scan_log
@@ -19,8 +20,10 @@ from pytest_kaudit.compliance.model import FlagCheck, Requirement
 from pytest_kaudit.compliance.results import CheckResult, Failure, RuleRef, Status
 from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes
 from pytest_kaudit.policy.flags import _go_parse_int
-from pytest_kaudit.traffic import Logged, RequestSpec, TrafficSession, evidence, predict
-from pytest_kaudit.traffic.session import Sent
+from pytest_kaudit.traffic import Logged, RequestSpec, evidence, predict
+
+if TYPE_CHECKING:  # the session brings the kubernetes client, which --offline never needs
+    from pytest_kaudit.traffic import Sent, TrafficSession
 
 #: The admin the local backend runs as; offline predictions assume it.
 OFFLINE_ADMIN = Credentials("kaudit-admin", ("system:masters",))
