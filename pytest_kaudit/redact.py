@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 #: (apiGroup, resource, subresource) whose request and response bodies are dropped whole.
@@ -101,57 +101,3 @@ def redact_event(raw: Mapping[str, Any]) -> dict[str, Any]:
         if key in event and event[key] is not None:
             event[key] = redacted(event[key]) if whole else redact_body(copy.deepcopy(event[key]))
     return event
-
-
-def _one_line(event: Mapping[str, Any]) -> str:
-    user = event.get("user") or {}
-    ref = event.get("objectRef") or {}
-    status = event.get("responseStatus") or {}
-    parts = [
-        str(event.get("stageTimestamp") or event.get("requestReceivedTimestamp") or "-"),
-        str(event.get("stage", "?")),
-        f"level={event.get('level', '?')}",
-        f"verb={event.get('verb', '?')}",
-        f"uri={event.get('requestURI', '?')}",
-        f"user={user.get('username') or '(unauthenticated)'}",
-    ]
-    if status.get("code") is not None:
-        parts.append(f"code={status['code']}")
-    parts.append(f"auditID={event.get('auditID', '?')}")
-    out = " ".join(parts)
-    if ref:
-        res = ref.get("resource", "")
-        if ref.get("subresource"):
-            res += "/" + ref["subresource"]
-        if ref.get("apiGroup"):
-            res += "." + ref["apiGroup"]
-        where = "/".join(x for x in (ref.get("namespace"), ref.get("name")) if x)
-        out += f"\n    objectRef: {res}" + (f" {where}" if where else "")
-    imp = event.get("impersonatedUser")
-    if isinstance(imp, Mapping) and imp.get("username"):
-        out += f"\n    impersonatedUser: {imp['username']}"
-    ann = event.get("annotations")
-    if isinstance(ann, Mapping) and ann:
-        out += "\n    annotations: " + ", ".join(f"{k}={v}" for k, v in sorted(ann.items()))
-    return out
-
-
-def format_events(events: Iterable[Mapping[str, Any]], *, max_body_chars: int = 400) -> str:
-    """Render events as a readable, redacted report section (one block per event)."""
-    blocks = []
-    for n, raw in enumerate(events, 1):
-        event = redact_event(raw)
-        text = f"[{n}] {_one_line(event)}"
-        for key in BODY_KEYS:
-            if key in event:
-                body = event[key]
-                shown = (
-                    body
-                    if isinstance(body, str)
-                    else json.dumps(body, separators=(",", ":"), sort_keys=True)
-                )
-                if len(shown) > max_body_chars:
-                    shown = shown[:max_body_chars] + f"... ({len(shown)} chars)"
-                text += f"\n    {key}: {shown}"
-        blocks.append(text)
-    return "\n".join(blocks) if blocks else "(no audit events)"

@@ -3,9 +3,6 @@
 Results go to stdout, diagnostics to stderr. Exit codes are meant for CI: 0 clean,
 1 findings (problems, differences, changes), 2 usage or input error. This package never
 imports pytest, so it works on machines that only have the policy file and a log.
-
-Extra sub-commands (e.g. ``kind-config``) are added with :func:`register` before
-:func:`main` runs, or by appending a :class:`Command` to :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from typing import Any, NoReturn
 from pytest_kaudit._suggest import did_you_mean
 from pytest_kaudit.cli.base import EXIT_USAGE, CliError, Streams
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]
+__all__ = ["Command", "build_parser", "main"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +31,6 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Streams], int]
     description: str | None = None
-
-
-COMMANDS: list[Command] = []
-
-
-def register(command: Command) -> None:
-    """Add (or replace, by name) a sub-command; the lead registers ``kind-config`` this way."""
-    COMMANDS[:] = [c for c in COMMANDS if c.name != command.name]
-    COMMANDS.append(command)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +50,8 @@ class _Parser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, f"{exc.message}{hint}") from None
 
 
-def _builtin_commands() -> None:
+def _commands() -> tuple[Command, ...]:
+    """Every sub-command, in ``--help`` order."""
     # Imported lazily so `kaudit --help` stays fast and import errors name the command.
     from pytest_kaudit.cli import (
         check,
@@ -77,17 +66,12 @@ def _builtin_commands() -> None:
         verify,
     )
 
-    for module in (lint, explain, diff, replay, kind_config, check, provision, scaffold, verify):
-        if not any(c.name == module.COMMAND.name for c in COMMANDS):
-            COMMANDS.append(module.COMMAND)
-    for command in up.COMMANDS:  # up, down, status
-        if not any(c.name == command.name for c in COMMANDS):
-            COMMANDS.append(command)
+    modules = (lint, explain, diff, replay, kind_config, check, provision, scaffold, verify)
+    return (*(module.COMMAND for module in modules), *up.COMMANDS)  # up, down, status
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-parser per registered command."""
-    _builtin_commands()
     parser = _Parser(
         prog="kaudit",
         description="Check, explain, compare and replay Kubernetes audit policies.",
@@ -95,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for command in COMMANDS:
+    for command in _commands():
         p = sub.add_parser(
             command.name,
             help=command.help,

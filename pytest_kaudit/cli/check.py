@@ -122,7 +122,6 @@ def _make_backend(args: argparse.Namespace) -> Backend:
 
 def run(args: argparse.Namespace, streams: Streams) -> int:
     """Check one policy; exit 0 all pass, 1 any fails, 2 bad input."""
-    from pytest_kaudit.compliance.load import RequirementsError
     from pytest_kaudit.compliance.render import renderer
     from pytest_kaudit.compliance.run import CheckOptions, run_check, select_requirements
     from pytest_kaudit.errors import KauditError, PolicyError
@@ -140,14 +139,11 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     packs = tuple(p.strip() for p in args.pack.split(",") if p.strip())
     try:
         requirements = select_requirements(packs, args.requirements)
-    except RequirementsError as exc:
-        raise CliError(str(exc)) from None
-    except KauditError as exc:
+    except KauditError as exc:  # RequirementsError too: file:line for each problem
         raise CliError(str(exc)) from None
     if not requirements:
         raise CliError("nothing to check: give --pack or --requirements")
-    opts = CheckOptions(policy_path=args.policy, packs=packs,
-                        requirement_files=tuple(args.requirements), flags=flags,
+    opts = CheckOptions(policy_path=args.policy, packs=packs, flags=flags,
                         flags_from_file=from_file, offline=args.offline,
                         boot_timeout=args.boot_timeout, timeout=args.timeout)
     backend = None if args.offline else (lambda: _make_backend(args))

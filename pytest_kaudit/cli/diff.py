@@ -247,11 +247,6 @@ class ChangeClass:
         }
         return all(dims[name].signature(attrs) in masks for name, masks in self.axes)
 
-    @property
-    def escalates_secrets(self) -> bool:
-        """Newly logs bodies (Request+) of credential-bearing resources."""
-        return bool(self.sensitive)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {

@@ -38,7 +38,7 @@ def load_snapshot() -> list[Target]:
     """The packaged discovery snapshot (empty if the package lacks it)."""
     try:
         text = resources.files("pytest_kaudit.compliance.packs").joinpath(SNAPSHOT).read_text()
-    except (FileNotFoundError, OSError):
+    except OSError:
         return []
     return [Target(**item) for item in json.loads(text)]
 

@@ -18,7 +18,7 @@ import pytest
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.compliance.model import Requirement
 from pytest_kaudit.compliance.results import CheckResult, Report
-from pytest_kaudit.errors import KauditError, PolicyError
+from pytest_kaudit.errors import KauditError
 
 if TYPE_CHECKING:
     from pytest_kaudit.plugin import KauditPlugin
@@ -55,7 +55,7 @@ class PackCollector(pytest.Collector):
         if self._report is None:
             try:
                 self._report = self._run()
-            except (KauditError, PolicyError) as exc:
+            except KauditError as exc:
                 self._error = str(exc)
                 raise
         return self._report
@@ -120,12 +120,11 @@ class PackPlugin:
     @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so those apply to our items
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        from pytest_kaudit.compliance.load import RequirementsError
         from pytest_kaudit.compliance.run import select_requirements
 
         try:
             requirements = select_requirements(self.packs, ())
-        except (RequirementsError, KauditError) as exc:
+        except KauditError as exc:  # RequirementsError too
             raise pytest.UsageError(f"--kaudit-pack: {exc}") from None
         specs = self._specs(items)
         if not specs:
@@ -161,7 +160,7 @@ class PackPlugin:
                 continue
             try:
                 spec = resolve_spec(item, cfg, self.plugin.policies)
-            except (KauditError, PolicyError):
+            except KauditError:
                 continue  # that test reports its own broken marker
             if spec.policy is not None:
                 found.setdefault(spec.key, spec)

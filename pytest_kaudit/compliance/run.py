@@ -33,7 +33,6 @@ class CheckOptions:
 
     policy_path: str
     packs: tuple[str, ...] = DEFAULT_PACKS
-    requirement_files: tuple[str, ...] = ()
     flags: dict[str, str] = field(default_factory=dict)
     flags_from_file: bool = False
     offline: bool = False

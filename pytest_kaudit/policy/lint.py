@@ -766,7 +766,6 @@ LINTS: tuple[Lint, ...] = (
          "never reads", "merge it into the first document or delete it",
          _check_ignored_documents),
 )
-LINTS_BY_ID: Mapping[str, Lint] = {lint.id: lint for lint in LINTS}
 
 
 def _line(policy: Policy, path: str) -> int | None:

@@ -70,10 +70,6 @@ class Dimension:
     signature: Callable[[RequestAttributes], int]
     domain: list[Any]
 
-    def index_of_mask(self) -> dict[int, int]:
-        """mask -> class index."""
-        return {c.mask: i for i, c in enumerate(self.classes)}
-
 
 def classes_of(values: Iterable[Any], sig: Callable[[Any], int]) -> list[DimClass]:
     """Group ``values`` by signature, in first-seen order."""
@@ -147,10 +143,6 @@ class RequestSpace:
         self.user_bits = {u: _bits_with(rules, "users", u) for u in mentioned_users}
         self.group_bits = {g: _bits_with(rules, "user_groups", g) for g in mentioned_groups}
         self.verb_bits = {v: _bits_with(rules, "verbs", v) for v in mentioned_verbs}
-        self.m_resource_rule = _mask(rules, matching.is_resource_rule)
-        self.m_nonresource_rule = _mask(
-            rules, lambda r: bool(r.non_resource_urls) and not matching.is_resource_rule(r)
-        )
         self.m_plain = _mask(
             rules, lambda r: not matching.is_resource_rule(r) and not r.non_resource_urls
         )
@@ -309,7 +301,6 @@ class RequestSpace:
         if other:
             candidates[other] = "any other path"
         self.path_labels = candidates
-        self.other_path = other
         return Dimension(
             "path",
             classes_of(list(candidates), self.path_sig),

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from pytest_kaudit import cli
-from pytest_kaudit.cli.base import Streams
 
 
 def test_help_lists_commands_and_exits_0(kaudit):
@@ -41,20 +40,11 @@ def test_every_option_has_help_text():
             assert action.help, f"{name}: {action.dest} has no help"
 
 
-def test_extra_commands_can_be_registered(kaudit):
-    def add(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--name", default="x", help="A name")
-
-    def run(args: argparse.Namespace, streams: Streams) -> int:
-        streams.print(f"hello {args.name}")
-        return 0
-
-    cli.register(cli.Command("kind-config", "Print a kind config", add, run))
-    try:
-        r = kaudit("kind-config", "--name", "kaudit")
-        assert (r.code, r.out) == (0, "hello kaudit\n")
-    finally:
-        cli.COMMANDS[:] = [c for c in cli.COMMANDS if c.name != "kind-config"]
+def test_every_command_is_offered():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == ["lint", "explain", "diff", "replay", "kind-config", "check",
+                                 "provision", "scaffold", "verify", "up", "down", "status"]
 
 
 def test_python_dash_m_runs_the_cli(data):

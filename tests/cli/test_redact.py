@@ -1,4 +1,4 @@
-"""Redaction: a secret value must never survive ``redact_event`` or ``format_events``."""
+"""Redaction: a secret value must never survive ``redact_event``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kaudit.redact import format_events, redact_event, redacted
+from pytest_kaudit.redact import redact_event, redacted
 
 SECRET = "c3VwZXJzZWNyZXQtdmFsdWU="  # the value that must never appear
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.kaudit-token-payload"
@@ -102,7 +102,7 @@ def test_secret_values_never_survive(name):
     original = copy.deepcopy(event)
     out = redact_event(event)
     assert event == original, "input must not be modified"
-    text = json.dumps(out) + format_events([event])
+    text = json.dumps(out)
     assert SECRET not in text
     assert TOKEN not in text
     assert "<redacted: " in text
@@ -121,22 +121,3 @@ def test_non_sensitive_fields_are_kept():
     )
     assert redact_event(ev) == ev
     assert redacted("abc") == "<redacted: 3 bytes>"
-
-
-def test_format_events_golden():
-    ev = CASES["configmap data"]
-    ev = {**ev, "annotations": {"authorization.k8s.io/decision": "allow"}}
-    assert format_events([ev]) == (
-        "[1] 2026-11-26T20:00:00.000002Z ResponseComplete level=RequestResponse verb=create "
-        "uri=/api/v1/namespaces/prod/configmaps user=alice code=201 auditID=id-1\n"
-        "    objectRef: configmaps prod/x\n"
-        "    annotations: authorization.k8s.io/decision=allow\n"
-        '    requestObject: {"data":"<redacted: 32 bytes>","kind":"ConfigMap"}'
-    )
-    assert format_events([]) == "(no audit events)"
-
-
-def test_format_events_truncates_long_bodies():
-    ev = _event("pods", {"kind": "Pod", "spec": {"args": ["x" * 50] * 20}})
-    text = format_events([ev], max_body_chars=100)
-    assert text.splitlines()[-1].endswith(" chars)")
