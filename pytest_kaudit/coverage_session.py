@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_kaudit.coverage import RuleCoverage
 from pytest_kaudit.events.model import AuditEvent
-from pytest_kaudit.kaudit import KAudit
 from pytest_kaudit.policy import Policy, RequestAttributes
+
+if TYPE_CHECKING:
+    from pytest_kaudit.kaudit import KAudit
 
 
 class SessionCoverage:

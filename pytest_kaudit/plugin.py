@@ -10,7 +10,7 @@ import json
 import signal
 import threading
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,10 +18,12 @@ from pytest_kaudit.backend_choice import make_backend
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.config import KauditConfig, add_options, get_config
 from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
-from pytest_kaudit.kaudit import KAudit
 from pytest_kaudit.policy_cache import PolicyCache
 from pytest_kaudit.pool import ClusterPool
 from pytest_kaudit.spec import SPEC_ERROR_KEY, SPEC_KEY, presolve_specs, resolve_spec
+
+if TYPE_CHECKING:  # the fixture's object needs the kubernetes client: imported when used
+    from pytest_kaudit.kaudit import KAudit
 
 MARKER = (
     "kaudit(policy=None, flags=None): run the test against a cluster with this audit policy "
@@ -166,6 +168,8 @@ class KauditPlugin:
             failure = str(exc)
         if failure is not None:
             pytest.fail(failure, pytrace=False)
+        from pytest_kaudit.kaudit import KAudit
+
         kaudit = KAudit(handle, policy=self.policies.in_force(handle, spec.policy),
                         test_name=request.node.nodeid, timeout=self.cfg.timeout,
                         housekeeping=self.pool.housekeeping(handle))
@@ -242,7 +246,7 @@ class KauditPlugin:
 
 _COVERAGE_FAILED = pytest.StashKey[str]()
 #: The test's ``kaudit`` object, for its report
-KAUDIT_KEY = pytest.StashKey[KAudit]()
+KAUDIT_KEY = pytest.StashKey["KAudit"]()
 
 
 def _may_prestart(config: pytest.Config) -> bool:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.errors import BackendError
-from pytest_kaudit.housekeeping import Housekeeping
+
+if TYPE_CHECKING:  # it needs the kubernetes client: imported once a test uses a cluster
+    from pytest_kaudit.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ class ClusterPool:
     def housekeeping(self, handle: ClusterHandle) -> Housekeeping:
         """The plugin's housekeeping for ``handle``'s cluster (its ready namespaces, its client)."""
         if handle.name not in self._housekeeping:
+            from pytest_kaudit.housekeeping import Housekeeping
+
             self._housekeeping[handle.name] = Housekeeping(handle, timeout=handle.spec.timeout)
         return self._housekeeping[handle.name]
 
