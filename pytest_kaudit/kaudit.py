@@ -23,7 +23,8 @@ from pytest_kaudit.expect.criteria import FIELDS, Criteria
 from pytest_kaudit.expect.expectation import Expectation
 from pytest_kaudit.expect.report import Prediction, describe_event
 from pytest_kaudit.housekeeping import Housekeeping
-from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes, Stage
+from pytest_kaudit.policy import Decision, Level, Policy, RequestAttributes
+from pytest_kaudit.policy.stages import emitted_stages
 
 _AUTHENTICATED = "system:authenticated"
 _BARRIER_PATH = "/version"
@@ -274,8 +275,8 @@ class KAudit:
             time.sleep(0.01)
 
     def _barrier_request(self) -> tuple[Credentials, str]:
-        # GET /version is short-running: it can only ever log these two stages.
-        emitted = {Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE}
+        # GET /version is short-running: it can only ever log RequestReceived and ResponseComplete.
+        emitted = emitted_stages(Level.METADATA, unauthenticated=False, long_running=False)
         if self.handle.has_barrier_rule and self.handle.mint_credentials is not None:
             if self.policy is not None and not emitted - self.policy.omit_stages:
                 raise KauditError(

@@ -38,6 +38,7 @@ from pytest_kaudit.compliance.model import (
 )
 from pytest_kaudit.errors import KauditError
 from pytest_kaudit.policy import Level, Problem
+from pytest_kaudit.policy.request import NON_RESOURCE_VERBS
 from pytest_kaudit.traffic import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, Identity
 from pytest_kaudit.traffic.request import VERB_METHODS
 
@@ -53,7 +54,8 @@ _TEMPLATE_KEYS = ("verbs", "resource", "group", "version", "namespaces", "name",
 _EXPECT_KEYS = ("logged", "level", "requestBody", "responseBody", "impersonatedUser")
 _FLAG_KEYS = ("name", "atLeast", "policyHasRules")
 _LEVEL_OPS = ("atLeast", "atMost", "exactly")
-_NON_RESOURCE_VERBS = ("get", "post", "put", "patch", "delete", "head")
+#: Requirements send no OPTIONS request.
+_NON_RESOURCE_VERBS = tuple(verb for verb in NON_RESOURCE_VERBS if verb != "options")
 
 T = TypeVar("T")
 

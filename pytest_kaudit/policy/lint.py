@@ -21,7 +21,8 @@ from pytest_kaudit.policy.evaluate import (
 from pytest_kaudit.policy.flags import validate_flags
 from pytest_kaudit.policy.model import GroupResources, Level, Policy, PolicyRule, Stage
 from pytest_kaudit.policy.problems import Problem, Severity
-from pytest_kaudit.policy.request import RequestAttributes
+from pytest_kaudit.policy.request import NON_RESOURCE_VERBS, RESOURCE_VERBS, RequestAttributes
+from pytest_kaudit.policy.sensitive import SENSITIVE_RESOURCES
 from pytest_kaudit.policy.versions import (
     Version,
     VersionLike,
@@ -362,12 +363,7 @@ def _check_empty_selector(policy: Policy) -> Iterator[Finding]:
 
 
 # ------------------------------------------------------------------------------- sensitive
-SENSITIVE_TARGETS = (
-    ("", "secrets", "", "Secrets"),
-    ("", "configmaps", "", "ConfigMaps"),
-    ("authentication.k8s.io", "tokenreviews", "", "TokenReviews"),
-    ("", "serviceaccounts", "token", "serviceaccounts/token (TokenRequests)"),
-)
+SENSITIVE_TARGETS = tuple((*r.key, r.label) for r in SENSITIVE_RESOURCES)
 
 
 def _secret_leaks(policy: Policy) -> dict[int, list[str]]:
@@ -477,11 +473,6 @@ def _check_missing_group(policy: Policy) -> Iterator[Finding]:
 
 
 # ------------------------------------------------------------------------------- never-matching
-#: Verbs of resource requests (``RequestInfoFactory``: HTTP method and path, plus ``proxy`` and
-#: ``watch`` from the legacy path prefixes) and of non-resource requests (the lower-cased method).
-RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete",
-                  "deletecollection", "proxy")
-NON_RESOURCE_VERBS = ("get", "post", "put", "patch", "delete", "head", "options")
 #: RBAC verbs checked by authorizers on special resources; no request carries them.
 AUTHORIZATION_VERBS = ("impersonate", "bind", "escalate", "use", "approve", "sign", "attest")
 _METHOD_TO_VERB = {"post": "create", "put": "update", "head": "get"}

@@ -21,6 +21,13 @@ _METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update",
 LONG_RUNNING_VERBS = frozenset(("watch", "proxy"))
 LONG_RUNNING_SUBRESOURCES = frozenset(("attach", "exec", "proxy", "log", "portforward"))
 _INT_QUERY_PARAMS = ("limit", "timeoutSeconds")
+#: Verbs of resource requests, commonest first: from the HTTP method, ``list``/``watch``/
+#: ``deletecollection`` for a request naming no object, ``proxy``/``watch`` from the legacy path
+#: prefixes (``RequestInfoFactory`` below).
+RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete",
+                  "deletecollection", "proxy")
+#: Verbs of non-resource requests: the lower-cased HTTP method.
+NON_RESOURCE_VERBS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
 @dataclass(frozen=True, slots=True)

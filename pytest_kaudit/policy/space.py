@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_kaudit.policy import matching
+from pytest_kaudit.policy.sensitive import SENSITIVE_KEYS
 
 if TYPE_CHECKING:
     from pytest_kaudit.policy.model import Policy, PolicyRule
@@ -34,13 +35,8 @@ OTHER_SUBRESOURCE = "kaudit-other-subresource"
 OTHER_NAME = "kaudit-other-name"
 OTHER_PATH = "/kaudit-other-path"
 
-#: Resources whose bodies hold credentials: (api_group, resource, subresource).
-SENSITIVE = (
-    ("", "secrets", ""),
-    ("", "configmaps", ""),
-    ("authentication.k8s.io", "tokenreviews", ""),
-    ("", "serviceaccounts", "token"),
-)
+#: Resources whose bodies hold confidential data: (api_group, resource, subresource).
+SENSITIVE = SENSITIVE_KEYS
 
 
 def unique_value(value: str, taken: Iterable[str]) -> str:

@@ -17,6 +17,9 @@ from collections.abc import Set
 from pytest_kaudit.policy.model import Decision, Level, Stage
 from pytest_kaudit.policy.request import RequestAttributes
 
+#: The stages that close a request: one of them ends every request the filter saw through.
+FINAL_STAGES = frozenset({Stage.RESPONSE_COMPLETE, Stage.PANIC})
+
 _FAILED_AUTHENTICATION = frozenset({Stage.RESPONSE_STARTED})
 _SHORT = frozenset({Stage.REQUEST_RECEIVED, Stage.RESPONSE_COMPLETE})
 _LONG = _SHORT | {Stage.RESPONSE_STARTED}

@@ -27,7 +27,7 @@ import msgspec
 from pytest_kaudit.events.attributes import attributes_from_event
 from pytest_kaudit.policy.model import Level, Stage
 from pytest_kaudit.policy.space import OTHER_USER, unique_value
-from pytest_kaudit.policy.stages import emitted_stages
+from pytest_kaudit.policy.stages import FINAL_STAGES, emitted_stages
 from pytest_kaudit.replay.inputs import MAX_LINE_BYTES, LineStream, lines_of, skip_rest_of_line
 from pytest_kaudit.replay.records import (
     LEVEL_OF,
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 #: Verbs whose requests carry a decoded body (requestObject) at Request level and above.
 BODY_VERBS: Final = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-_TERMINAL: Final = frozenset({Stage.RESPONSE_COMPLETE, Stage.PANIC})
 #: ``,"requestObject":`` and ``,"responseObject":``: what dropping a body removes besides it.
 _REQUEST_KEY_BYTES: Final = 17
 _RESPONSE_KEY_BYTES: Final = 18
@@ -518,7 +517,7 @@ class Replayer:
                 if (new_rank >= 2 > old_rank and stage != Stage.REQUEST_RECEIVED
                         and cls.verb in BODY_VERBS):
                     need_req[cls.label] += n
-                if new_rank >= 3 > old_rank and stage in _TERMINAL and not cls.long_running:
+                if new_rank >= 3 > old_rank and stage in FINAL_STAGES and not cls.long_running:
                     need_resp[cls.label] += n
             rep.bytes_after += size
         if new_rank:

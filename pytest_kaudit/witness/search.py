@@ -17,6 +17,8 @@ from itertools import product
 from typing import Any, Literal
 
 from pytest_kaudit.policy import Decision, Policy, PolicyRule, RequestAttributes, matching
+from pytest_kaudit.policy.request import NON_RESOURCE_VERBS
+from pytest_kaudit.policy.request import RESOURCE_VERBS as REQUEST_INFO_VERBS
 from pytest_kaudit.policy.space import (
     DimClass,
     RequestSpace,
@@ -25,11 +27,11 @@ from pytest_kaudit.policy.space import (
 )
 from pytest_kaudit.traffic.request import AUTHENTICATED, Identity, RequestSpec
 
-#: Resource-request verbs a client can send, most natural first.
-RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete",
-                  "deletecollection")
+#: Resource-request verbs a client can send, most natural first (``proxy`` comes only from a
+#: legacy path prefix that serves nothing).
+RESOURCE_VERBS = tuple(verb for verb in REQUEST_INFO_VERBS if verb != "proxy")
 #: Non-resource verbs are lower-cased HTTP methods.
-NONRESOURCE_VERBS = ("get", "post", "put", "patch", "delete", "head", "options")
+NONRESOURCE_VERBS = NON_RESOURCE_VERBS
 #: The object name witnesses use where the policy names none.
 WITNESS_NAME = "kaudit-witness"
 #: Watches end by themselves after this many seconds (the server closes them).
