@@ -250,6 +250,8 @@ def test_cli_commands_without_a_cluster_do_not_load_the_kubernetes_client(
         "replay": ["replay", policy, str(ROOT / "tests" / "cli" / "data" / "audit.log")],
         "kind-config": ["kind-config", policy],
         "scaffold": ["scaffold", policy, "-o", str(tmp_path / "test_scaffolded.py")],
+        "check --offline": ["check", "--offline", "--format", "html", "--output",
+                            str(tmp_path / "report.html"), policy],
     }
     run = subprocess.run(
         [sys.executable, "-c", _RUN_COMMANDS, json.dumps(commands), json.dumps(CLUSTER_ONLY)],
