@@ -6,8 +6,10 @@ runs its own control plane (local clusters boot in seconds); nothing is shared b
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
+import sys
 import threading
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -258,6 +260,22 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     """The xdist controller runs no tests (its workers boot their own clusters)."""
     dist = getattr(config.option, "dist", "no")
     return not hasattr(config, "workerinput") and dist not in ("no", None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Spare the process its last full garbage collections when it ends with this run.
+
+    pytest collects garbage five times after the run, to report exceptions raised in
+    finalizers of cyclic garbage, and the interpreter once more at exit: each pass walks every
+    object the run loaded (about a second together, on a busy machine). One pass here, with
+    pytest's unraisable-exception hook still in place, frees the run's garbage; freezing what
+    survives leaves the later passes only what is made after it. Not done when pytest runs
+    inside another program (pytester's in-process runs), whose objects would stay frozen.
+    """
+    if config.invocation_params.args == tuple(sys.argv[1:]):
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.hookimpl(trylast=True)
