@@ -12,16 +12,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-#: (apiGroup, resource, subresource) whose request and response bodies are dropped whole: the
-#: credential-carrying ones of ``pytest_kaudit.policy.sensitive`` (this module imports nothing
-#: of ours, so it spells them out; tests/policy/test_one_home.py holds the two equal).
-SENSITIVE_RESOURCES: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        ("", "secrets", ""),
-        ("authentication.k8s.io", "tokenreviews", ""),
-        ("", "serviceaccounts", "token"),
-    }
-)
+from pytest_kaudit.events.attributes import group_version
+from pytest_kaudit.policy.sensitive import CREDENTIAL_KEYS
+
+#: (apiGroup, resource, subresource) whose request and response bodies are dropped whole.
+SENSITIVE_RESOURCES: frozenset[tuple[str, str, str]] = CREDENTIAL_KEYS
 #: Keys whose values are replaced wherever they appear inside a body.
 SENSITIVE_KEYS: frozenset[str] = frozenset(
     {
@@ -51,7 +46,7 @@ def _is_sensitive_target(event: Mapping[str, Any]) -> bool:
     ref = event.get("objectRef")
     if not isinstance(ref, Mapping):
         return False
-    key = (ref.get("apiGroup") or "", ref.get("resource") or "", ref.get("subresource") or "")
+    key = (group_version(ref)[0], ref.get("resource") or "", ref.get("subresource") or "")
     return key in SENSITIVE_RESOURCES or key[1] == "secrets"
 
 

@@ -18,7 +18,7 @@ apiVersion: audit.k8s.io/v1
 kind: Policy
 rules:
 - level: RequestResponse
-  resources: [{group: apps, resources: [deployments]}]
+  resources: [{group: apps, resources: [deployments]}, {group: authentication.k8s.io, resources: [tokenreviews]}]
 - level: Metadata
 """
 
@@ -26,6 +26,7 @@ INNER = """
 import json
 import pytest
 from pytest_kaudit.policy import Level
+from pytest_kaudit.redact import redact_event
 from pytest_kaudit.replay import replay_paths
 
 pytestmark = pytest.mark.kaudit(
@@ -48,6 +49,20 @@ def test_group_of_a_v1alpha1_event(kaudit, tmp_path):
     report = replay_paths(kaudit.policy, [str(log)])
     assert report.events == len(events)
     assert not report.changed_requests, report.changed_requests
+
+def test_token_review_bodies_are_dropped_whole(kaudit):
+    review = {{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "spec": {{"token": "kaudit-not-a-real-token"}}}}
+    assert kaudit.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                          body=review) == 201
+    events = kaudit.expect(verb="create", resource="tokenreviews",
+                           stage="ResponseComplete").logged(level="RequestResponse")
+    raw = events[-1].raw
+    assert raw["objectRef"]["apiVersion"] == "authentication.k8s.io/v1"
+    assert "requestObject" in raw and "responseObject" in raw
+    shown = redact_event(raw)
+    assert shown["requestObject"].startswith("<redacted: "), shown["requestObject"]
+    assert shown["responseObject"].startswith("<redacted: "), shown["responseObject"]
 """
 
 
@@ -60,7 +75,7 @@ def test_v1alpha1_events_are_decided_with_their_group(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_inner.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "1 passed" in proc.stdout
+    assert "2 passed" in proc.stdout
 
 
 CREATE_POLICY = """\
