@@ -39,7 +39,7 @@ from pytest_kaudit.backends.local import LocalBackend  # noqa: E402
 from pytest_kaudit.backends.local.binaries import find_binaries  # noqa: E402
 from pytest_kaudit.backends.local.warm import WarmPlane  # noqa: E402
 from pytest_kaudit.events.log import AuditLog, FileLogSource  # noqa: E402
-from pytest_kaudit.kaudit import KAudit  # noqa: E402
+from pytest_kaudit.fixture import KAudit  # noqa: E402
 from pytest_kaudit.policy import Policy  # noqa: E402
 
 BRIEF = ROOT / "fixtures" / "policies" / "brief.yaml"

@@ -12,7 +12,7 @@ from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.policy import Policy, RequestAttributes
 
 if TYPE_CHECKING:
-    from pytest_kaudit.kaudit import KAudit
+    from pytest_kaudit.fixture import KAudit
 
 
 class SessionCoverage:

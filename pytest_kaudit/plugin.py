@@ -25,7 +25,7 @@ from pytest_kaudit.pool import ClusterPool
 from pytest_kaudit.spec import SPEC_ERROR_KEY, SPEC_KEY, presolve_specs, resolve_spec
 
 if TYPE_CHECKING:  # the fixture's object needs the kubernetes client: imported when used
-    from pytest_kaudit.kaudit import KAudit
+    from pytest_kaudit.fixture import KAudit
 
 MARKER = (
     "kaudit(policy=None, flags=None): run the test against a cluster with this audit policy "
@@ -170,7 +170,7 @@ class KauditPlugin:
             failure = str(exc)
         if failure is not None:
             pytest.fail(failure, pytrace=False)
-        from pytest_kaudit.kaudit import KAudit
+        from pytest_kaudit.fixture import KAudit
 
         kaudit = KAudit(handle, policy=self.policies.in_force(handle, spec.policy),
                         test_name=request.node.nodeid, timeout=self.cfg.timeout,

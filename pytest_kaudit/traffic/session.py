@@ -1,6 +1,6 @@
 """Send described requests through the fixture's attributed clients, then read what was logged.
 
-A :class:`TrafficSession` is a :class:`~pytest_kaudit.kaudit.KAudit` (the same Audit-ID
+A :class:`TrafficSession` is a :class:`~pytest_kaudit.fixture.KAudit` (the same Audit-ID
 prefix, clients, log cursor and barrier the ``kaudit`` fixture uses) plus a way to send a
 :class:`RequestSpec` as exactly that request. After :meth:`TrafficSession.settle`, every
 request sent earlier is in the log (the barrier argument of ``not_logged``), so
@@ -21,7 +21,7 @@ import kubernetes.client
 from pytest_kaudit.backends.base import ClusterHandle, Credentials
 from pytest_kaudit.client import make_client
 from pytest_kaudit.events.model import AuditEvent
-from pytest_kaudit.kaudit import KAudit
+from pytest_kaudit.fixture import KAudit
 from pytest_kaudit.policy import Policy, RequestAttributes
 from pytest_kaudit.traffic.bodies import with_default_body
 from pytest_kaudit.traffic.judge import Logged, disagreements, observe, predict

@@ -77,7 +77,7 @@ def test_replay_and_explain_on_a_real_log(control_plane_binaries: ControlPlaneBi
                                "rules": [{"level": "RequestResponse"}]})
     handle = backend.start(ClusterSpec(rr_all))
     try:
-        from pytest_kaudit.kaudit import KAudit
+        from pytest_kaudit.fixture import KAudit
 
         kaudit = KAudit(handle, policy=rr_all, test_name="replay", timeout=10)
         kaudit.create_secret("s", string_data={"password": "hunter2-topsecret"})

@@ -86,7 +86,7 @@ def cluster(control_plane_binaries: ControlPlaneBinaries,
 
 def test_pods_work_with_the_service_account_admission_plugin_enabled(
         cluster: ClusterHandle) -> None:
-    from pytest_kaudit.kaudit import KAudit
+    from pytest_kaudit.fixture import KAudit
 
     assert "ServiceAccount" in cluster.apiserver_flags["enable-admission-plugins"]
     assert "disable-admission-plugins" not in cluster.apiserver_flags

@@ -278,7 +278,7 @@ def test_events_contradicting_the_policy_copy_raise_a_warning(
     predictions use brief.yaml."""
     from pytest_kaudit.backends.base import ClusterSpec
     from pytest_kaudit.backends.local import LocalBackend
-    from pytest_kaudit.kaudit import KAudit
+    from pytest_kaudit.fixture import KAudit
     from pytest_kaudit.policy import Policy
 
     backend = LocalBackend(base_dir=tmp_path)
