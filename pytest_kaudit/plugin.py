@@ -19,7 +19,7 @@ import pytest
 from pytest_kaudit.backend_choice import make_backend
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.config import KauditConfig, add_options, get_config
-from pytest_kaudit.errors import KauditError, PolicyError, PolicyMismatchWarning
+from pytest_kaudit.errors import KauditError, PolicyMismatchWarning
 from pytest_kaudit.policy_cache import PolicyCache
 from pytest_kaudit.pool import ClusterPool
 from pytest_kaudit.spec import SPEC_ERROR_KEY, SPEC_KEY, presolve_specs, resolve_spec
@@ -62,7 +62,7 @@ class KauditPlugin:
         if cfg.policy is not None:  # a broken session policy is a usage error, before any boot
             try:
                 self.policies.load(cfg.policy, cfg.rootdir, cfg.rootdir)
-            except (PolicyError, KauditError) as exc:
+            except KauditError as exc:  # PolicyError too
                 raise pytest.UsageError(f"{cfg.origin('policy')}: {exc}") from None
         self._install_sigterm()
 
@@ -117,7 +117,7 @@ class KauditPlugin:
         self._early_boot_begun = True
         try:
             spec = resolve_spec(item, self.cfg, self.policies)
-        except (PolicyError, KauditError):
+        except KauditError:  # PolicyError too
             return  # reported by that test's fixture
         prestart = getattr(self.pool.backend, "prestart", None)
         if prestart is not None:
@@ -160,7 +160,7 @@ class KauditPlugin:
         if failure is None and spec is None:  # an item collected outside the normal hooks
             try:
                 spec = resolve_spec(request.node, self.cfg, self.policies)
-            except (PolicyError, KauditError) as exc:
+            except KauditError as exc:  # PolicyError too
                 failure = str(exc)
         if failure is not None or spec is None:
             pytest.fail(failure or "no cluster configuration", pytrace=False)
