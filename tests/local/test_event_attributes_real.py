@@ -1,8 +1,10 @@
-"""A real kube-apiserver writing ``audit.k8s.io/v1alpha1`` events, decided by every reader.
+"""What the real kube-apiserver's checker saw for a logged request, read back from its events.
 
 v1alpha1 events name the group only inside ``objectRef.apiVersion`` (``apps/v1``). The
-fixture's decision, its event view and replay must all see the group ``apps``, or a rule that
-names the group is missed and the logged level looks like a policy mismatch.
+fixture's decision, its event view, replay and redaction must all see the group (``apps``,
+``authentication.k8s.io``), or a rule that names the group is missed, the logged level looks
+like a policy mismatch and a TokenReview's bodies are not dropped whole. And a create is
+decided on its URL, which names no object, so the prediction must ignore the name too.
 """
 
 from __future__ import annotations
