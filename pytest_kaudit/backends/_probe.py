@@ -1,9 +1,10 @@
-"""Readiness and policy-liveness probes over HTTPS, shared by the container backends.
+"""Readiness, policy-liveness and identity probes over HTTPS, shared by the backends.
 
 "Ready" is not enough for an audit test: the apiserver must also be writing *this* policy's
 decisions to the log we read. :func:`prove_policy_live` sends the generation probe (see
-``kind_config.generation_rule``) and waits for its event, so a stale policy, a log path that
+``_owned.generation_rule``) and waits for its event, so a stale policy, a log path that
 is not mounted, or a patch kind dropped is detected at start, not as a baffling test failure.
+:func:`whoami` asks the server which user a credential authenticates as.
 """
 
 from __future__ import annotations
@@ -11,59 +12,23 @@ from __future__ import annotations
 import json
 import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from pytest_kaudit.backends._http import request, ssl_context, wait_for
 from pytest_kaudit.backends.base import Credentials
 from pytest_kaudit.errors import AuditLogError
 from pytest_kaudit.events.log import AuditLog, LogSource
+from pytest_kaudit.events.model import AuditEvent
 
-_POLL = 0.1
+T = TypeVar("T")
 
 #: From this version the ServiceAccount admission plugin mounts a bound token volume and no
 #: longer needs a token Secret on the account (BoundServiceAccountTokenVolume on by default).
 SECRETLESS_SERVICE_ACCOUNTS = (1, 21)
-
-
-def ssl_context(
-    ca_file: Path | None, creds: Credentials | None = None, *, insecure: bool = False
-) -> ssl.SSLContext:
-    """TLS context with an optional client cert, verifying the server against ``ca_file``.
-
-    ``ca_file=None`` verifies with the system trust store. Verification is turned off only
-    when ``insecure`` is true (the user's kubeconfig says ``insecure-skip-tls-verify``).
-    """
-    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
-    if insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if creds is not None and creds.cert_file is not None and creds.key_file is not None:
-        ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
-    return ctx
-
-
-def request(
-    server: str,
-    path: str,
-    ctx: ssl.SSLContext,
-    *,
-    creds: Credentials | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 5.0,
-) -> tuple[int, bytes]:
-    """GET ``path``; returns (status, body) for any HTTP status, raises OSError otherwise."""
-    req = urllib.request.Request(server.rstrip("/") + path, headers=dict(headers or {}))
-    if creds is not None and creds.token:
-        req.add_header("Authorization", f"Bearer {creds.token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
 
 
 def wait_ready(
@@ -88,13 +53,14 @@ def wait_ready(
         TimeoutError: with the last status or connection error seen.
     """
     ctx = ssl_context(ca_file, creds, insecure=insecure)
-    deadline = time.monotonic() + timeout
     last = "no answer yet"
-    while True:
+
+    def ready() -> bool | None:
+        nonlocal last
         try:
             status, body = request(server, "/readyz", ctx, creds=creds, timeout=2.0)
             if status == 200:
-                return
+                return True
             last = f"/readyz answered {status}: {body[:200].decode('utf-8', 'replace')}"
         except OSError as exc:
             last = f"/readyz: {exc}"
@@ -102,9 +68,10 @@ def wait_ready(
             reason = still_running()
             if reason:
                 raise TimeoutError(f"{reason} (last probe: {last})")
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"not ready within {timeout:.0f}s (last probe: {last})")
-        time.sleep(_POLL)
+        return None
+
+    wait_for(ready, timeout=timeout,
+             on_timeout=lambda: f"not ready within {timeout:.0f}s (last probe: {last})")
 
 
 def server_version(
@@ -148,50 +115,82 @@ def prove_policy_live(
             the message says which.
     """
     started = time.monotonic()
-    deadline = started + timeout
-    ctx = ssl_context(ca_file, creds, insecure=insecure)
-    reader = AuditLog(source.follow(from_start=False))
     seen_level: str | None = None
+
+    def at_level(event: AuditEvent) -> ProbeResult | None:
+        nonlocal seen_level
+        level = str(getattr(event.level, "value", event.level))
+        if level == expected_level:
+            return ProbeResult(event.audit_id, expected_level, time.monotonic() - started)
+        seen_level = level
+        return None
+
+    def why(sent: int, last_error: str) -> str:
+        if seen_level is not None:
+            return (
+                f"the probe {path} was logged at level {seen_level}, not "
+                f"{expected_level}: the apiserver still runs an older policy"
+            )
+        detail = f" ({last_error})" if last_error else ""
+        return (
+            f"no audit event for the probe {path} appeared in {source.description} "
+            f"within {timeout:.0f}s ({sent} probes sent){detail}"
+        )
+
+    return _probe_until_logged(
+        server, ssl_context(ca_file, creds, insecure=insecure), creds, source,
+        prefix="kaudit-probe-", path=lambda _: path, timeout=timeout, seen=at_level, why=why,
+    )
+
+
+def _probe_until_logged(
+    server: str,
+    ctx: ssl.SSLContext,
+    creds: Credentials,
+    source: LogSource,
+    *,
+    prefix: str,
+    path: Callable[[str], str],
+    timeout: float,
+    seen: Callable[[AuditEvent], T | None],
+    why: Callable[[int, str], str],
+) -> T:
+    """Send a request with a fresh Audit-ID every second until ``seen`` accepts its event.
+
+    Re-sending covers a request racing the apiserver's start (it may never be logged).
+
+    Raises:
+        TimeoutError: ``why(probes sent, last error)``.
+    """
+    reader = AuditLog(source.follow(from_start=False))
     sent: set[str] = set()
     last_error = ""
     next_send = 0.0
-    try:
-        while True:
-            now = time.monotonic()
-            if now >= next_send:
-                audit_id = f"kaudit-probe-{uuid.uuid4()}"
-                try:
-                    request(server, path, ctx, creds=creds, headers={"Audit-ID": audit_id})
-                    sent.add(audit_id)
-                except OSError as exc:
-                    last_error = f"probe request failed: {exc}"
-                next_send = now + 1.0
+
+    def logged() -> T | None:
+        nonlocal last_error, next_send
+        now = time.monotonic()
+        if now >= next_send:
+            audit_id = f"{prefix}{uuid.uuid4()}"
             try:
-                events = reader.poll()
-            except AuditLogError as exc:
-                events, last_error = [], str(exc)
-            for event in events:
-                if event.audit_id in sent:
-                    if (
-                        str(event.level) == expected_level
-                        or getattr(event.level, "value", None) == expected_level
-                    ):
-                        return ProbeResult(
-                            event.audit_id, expected_level, time.monotonic() - started
-                        )
-                    seen_level = str(getattr(event.level, "value", event.level))
-            if time.monotonic() >= deadline:
-                if seen_level is not None:
-                    raise TimeoutError(
-                        f"the probe {path} was logged at level {seen_level}, not "
-                        f"{expected_level}: the apiserver still runs an older policy"
-                    )
-                detail = f" ({last_error})" if last_error else ""
-                raise TimeoutError(
-                    f"no audit event for the probe {path} appeared in {source.description} "
-                    f"within {timeout:.0f}s ({len(sent)} probes sent){detail}"
-                )
-            time.sleep(_POLL)
+                request(server, path(audit_id), ctx, creds=creds, headers={"Audit-ID": audit_id})
+                sent.add(audit_id)
+            except OSError as exc:
+                last_error = f"probe request failed: {exc}"
+            next_send = now + 1.0
+        try:
+            events = reader.poll()
+        except AuditLogError as exc:
+            events, last_error = [], str(exc)
+        for event in events:
+            if event.audit_id in sent:
+                result = seen(event)
+                if result is not None:
+                    return result
+        return None
+
+    try:
+        return wait_for(logged, timeout=timeout, on_timeout=lambda: why(len(sent), last_error))
     finally:
         reader.close()
 
@@ -226,11 +225,12 @@ def wait_service_account(
         TimeoutError: the account did not become usable; the message has the last answer.
     """
     started = time.monotonic()
-    deadline = started + timeout
     ctx = ssl_context(ca_file, creds, insecure=insecure)
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
     last = "no answer yet"
-    while True:
+
+    def usable() -> float | None:
+        nonlocal last
         try:
             status, body = request(server, path, ctx, creds=creds, timeout=2.0)
             if status == 200 and service_account_admits_pods(
@@ -244,9 +244,99 @@ def wait_service_account(
             )
         except (OSError, ValueError) as exc:
             last = f"{path}: {exc}"
-        if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"the ServiceAccount {namespace}/default was not usable within {timeout:.0f}s "
-                f"(is the controller-manager running?); last answer: {last}"
-            )
-        time.sleep(_POLL)
+        return None
+
+    return wait_for(
+        usable,
+        timeout=timeout,
+        on_timeout=lambda: (
+            f"the ServiceAccount {namespace}/default was not usable within {timeout:.0f}s "
+            f"(is the controller-manager running?); last answer: {last}"
+        ),
+    )
+
+
+#: SelfSubjectReview's group versions, newest first: v1 from Kubernetes 1.28, v1beta1 from
+#: 1.27, v1alpha1 from 1.26 (kubernetes pkg/apis/authentication, "SelfSubjectReview").
+SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")
+#: Non-resource path of the identity probe; unique per request, so a catch-all rule logs it.
+WHOAMI_PATH_PREFIX = "/kaudit-whoami/"
+
+
+def self_subject_review(
+    server: str, ca_file: Path | None, creds: Credentials, *, insecure: bool = False
+) -> tuple[str, tuple[str, ...]] | None:
+    """Who the server says ``creds`` are (user, groups), where it serves SelfSubjectReview.
+
+    Any authenticated user may create a SelfSubjectReview (no RBAC rule needed). None when
+    no version is served (before 1.26, or the feature gate is off).
+
+    Raises:
+        OSError: the server did not answer.
+    """
+    ctx = ssl_context(ca_file, creds, insecure=insecure)
+    for version in SELF_SUBJECT_REVIEW_VERSIONS:
+        group = f"authentication.k8s.io/{version}"
+        body = json.dumps({"apiVersion": group, "kind": "SelfSubjectReview"}).encode()
+        status, answer = request(
+            server,
+            f"/apis/{group}/selfsubjectreviews",
+            ctx,
+            creds=creds,
+            method="POST",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
+        if status in (200, 201):
+            try:
+                info = json.loads(answer)["status"]["userInfo"]
+                return str(info["username"]), tuple(str(g) for g in info.get("groups") or ())
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
+
+
+def logged_identity(
+    server: str,
+    ca_file: Path | None,
+    creds: Credentials,
+    source: LogSource,
+    *,
+    timeout: float,
+    insecure: bool = False,
+) -> tuple[str, tuple[str, ...]] | None:
+    """Who the audit log says sent a request as ``creds`` (user, groups); None if unlogged.
+
+    The request carries a unique Audit-ID, so its event is found whatever else is logged;
+    any policy that logs the request (at any level but None) names the authenticated user.
+    """
+    def named(event: AuditEvent) -> tuple[str, tuple[str, ...]] | None:
+        return (event.user, tuple(event.groups)) if event.user else None
+
+    try:
+        return _probe_until_logged(
+            server, ssl_context(ca_file, creds, insecure=insecure), creds, source,
+            prefix="kaudit-whoami-", path=lambda audit_id: WHOAMI_PATH_PREFIX + audit_id,
+            timeout=timeout, seen=named, why=lambda sent, error: error,
+        )
+    except TimeoutError:
+        return None
+
+
+def whoami(
+    server: str,
+    ca_file: Path | None,
+    creds: Credentials,
+    source: LogSource,
+    *,
+    timeout: float,
+    insecure: bool = False,
+) -> tuple[str, tuple[str, ...]] | None:
+    """The identity the server gives ``creds``: SelfSubjectReview where served, else the log."""
+    try:
+        review = self_subject_review(server, ca_file, creds, insecure=insecure)
+    except OSError:
+        return None  # no answer at all: a probe would not be logged either
+    return review or logged_identity(
+        server, ca_file, creds, source, timeout=timeout, insecure=insecure
+    )

@@ -9,6 +9,7 @@ apiserver pod's stdout when it runs with ``--audit-log-path=-``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -17,21 +18,26 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
+from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig, kubeconfig_paths
 from pytest_kaudit.backends._logsources import CommandLogSource
-from pytest_kaudit.backends._probe import server_version, wait_ready
-from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
+from pytest_kaudit.backends._probe import server_version, wait_ready, whoami
+from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec, Credentials
+from pytest_kaudit.backends.kubeconfig import write_kubeconfig
 from pytest_kaudit.errors import BackendError
 from pytest_kaudit.events.log import FileLogSource, LogSource
 
 log = logging.getLogger(__name__)
+
+#: Seconds to wait for the identity probe's audit event.
+_WHOAMI_TIMEOUT = 10.0
 
 
 class ExistingBackend(Backend):
     """Use a running cluster as is.
 
     Args:
-        kubeconfig: path of the kubeconfig (client certificate or token auth).
+        kubeconfig: path of the kubeconfig (client certificate, token or exec plugin), or
+            several separated by ``os.pathsep``, merged as kubectl merges ``KUBECONFIG``.
         context: context to use; default the file's current-context.
         log_path: the audit log as a file readable on this host.
         log_command: a command printing the log (string or argv); ``{offset}`` /
@@ -62,7 +68,13 @@ class ExistingBackend(Backend):
                 "+{offset1} /var/log/kubernetes/audit.log') or log_pod (namespace/pod of the "
                 f"apiserver with --audit-log-path=-); got {len(given)}"
             )
-        self.kubeconfig = Path(kubeconfig).expanduser()
+        #: The kubeconfig files: a string lists several like ``KUBECONFIG`` (``a:b``).
+        self.kubeconfig_files = kubeconfig_paths(kubeconfig)
+        if not self.kubeconfig_files:
+            raise BackendError(f"the existing backend got no kubeconfig file in {kubeconfig!r}")
+        self.kubeconfig = self.kubeconfig_files[0]
+        #: The one file kubectl and clients get: ``kubeconfig``, or the list merged into one.
+        self._client_kubeconfig = self.kubeconfig
         self.context = context
         self.log_path = Path(log_path) if log_path else None
         self.log_command = (
@@ -86,7 +98,7 @@ class ExistingBackend(Backend):
         parts = self.log_pod.split("/")
         if len(parts) not in (2, 3):
             raise BackendError(f"log_pod {self.log_pod!r}: expected namespace/pod[/container]")
-        argv = [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig)]
+        argv = [self.kubectl_bin, "--kubeconfig", str(self._client_kubeconfig)]
         if self.context:
             argv += ["--context", self.context]
         argv += ["logs", "-n", parts[0], parts[1]]
@@ -107,8 +119,13 @@ class ExistingBackend(Backend):
         workdir.chmod(0o700)
         try:
             server, ca_file, admin, insecure = credentials_from_kubeconfig(
-                self.kubeconfig, self.context, workdir
+                self.kubeconfig_files, self.context, workdir
             )
+            if len(self.kubeconfig_files) > 1:  # one file for clients and kubectl
+                self._client_kubeconfig = write_kubeconfig(
+                    workdir / "kubeconfig", server=server, ca_file=ca_file, creds=admin,
+                    insecure_skip_tls_verify=insecure,
+                )
             try:
                 wait_ready(server, ca_file, timeout=spec.timeout, insecure=insecure)
             except TimeoutError as exc:
@@ -120,13 +137,15 @@ class ExistingBackend(Backend):
             follower.close()
             if self.log_path is not None and not os.access(self.log_path, os.R_OK):
                 raise BackendError(f"audit log {self.log_path} is not readable by this user")
+            if admin.cert_file is None:
+                admin = self._authenticated(server, ca_file, admin, source, insecure)
             return ClusterHandle(
                 backend=self.name,
                 name=self.context or server,
                 server=server,
                 ca_file=ca_file,
                 admin=admin,
-                kubeconfig=self.kubeconfig,
+                kubeconfig=self._client_kubeconfig,
                 log_source=source,
                 log_is_mixed=mixed,
                 apiserver_flags={},
@@ -136,11 +155,35 @@ class ExistingBackend(Backend):
                 insecure_skip_tls_verify=insecure,
                 has_barrier_rule=False,
                 workdir=workdir,
-                details={"kubeconfig": str(self.kubeconfig), "log": source.description},
+                details={"kubeconfig": os.pathsep.join(map(str, self.kubeconfig_files)),
+                         "log": source.description},
             )
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
+
+    def _authenticated(
+        self,
+        server: str,
+        ca_file: Path | None,
+        admin: Credentials,
+        source: LogSource,
+        insecure: bool,  # noqa: FBT001
+    ) -> Credentials:
+        """A token's real user: the kubeconfig entry's name is only a label for it."""
+        identity = whoami(
+            server, ca_file, admin, source, timeout=_WHOAMI_TIMEOUT, insecure=insecure
+        )
+        if identity is None:
+            log.warning(
+                "cannot tell which user the token of kubeconfig user %r authenticates as "
+                "(no SelfSubjectReview API, and the probe request was not in the audit "
+                "log); using that name",
+                admin.user,
+            )
+            return admin
+        user, groups = identity
+        return dataclasses.replace(admin, user=user, groups=groups)
 
     def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
         """The policy of a cluster we do not own cannot be changed."""

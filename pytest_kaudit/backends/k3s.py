@@ -21,9 +21,10 @@ from typing import Any
 
 import yaml
 
-from pytest_kaudit.backends import kind_config as kc
-from pytest_kaudit.backends._clientcert import CertMinter, write_private
+from pytest_kaudit.backends import _owned
+from pytest_kaudit.backends._clientcert import CertMinter
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
+from pytest_kaudit.backends._private import write_private
 from pytest_kaudit.backends._probe import (
     prove_policy_live,
     server_version,
@@ -57,9 +58,9 @@ CONNECTION_MODE_ENV = "TESTCONTAINERS_CONNECTION_MODE"
 
 def apiserver_args(spec: ClusterSpec) -> dict[str, str]:
     """The kube-apiserver flags k3s is asked to pass: our audit paths, then the user's."""
-    args = {"audit-log-path": f"{CONTAINER_LOG_DIR}/{kc.LOG_FILE}"}
+    args = {"audit-log-path": f"{CONTAINER_LOG_DIR}/{_owned.LOG_FILE}"}
     if spec.policy is not None:
-        args["audit-policy-file"] = f"{CONTAINER_POLICY_DIR}/{kc.POLICY_FILE}"
+        args["audit-policy-file"] = f"{CONTAINER_POLICY_DIR}/{_owned.POLICY_FILE}"
     args.update({k.lstrip("-"): str(v) for k, v in spec.flags.items()})
     return args
 
@@ -178,7 +179,7 @@ class K3sBackend(Backend):
 
     def target_version(self) -> tuple[int, int] | None:
         """Kubernetes minor from the image tag, if it has one."""
-        return kc.node_image_version(self.image)
+        return _owned.image_tag_version(self.image)
 
     def configure(self, container: Any, spec: ClusterSpec, workdir: Path) -> Any:
         """Override K3SContainer's command (set in its __init__) and add our mounts.
@@ -199,10 +200,8 @@ class K3sBackend(Backend):
         """Write the policy; pre-create the log 0644 (k3s would create it 0600 as root)."""
         (workdir / "policy").mkdir(mode=0o755)
         (workdir / "log").mkdir(mode=0o755)
-        (workdir / "policy" / kc.POLICY_FILE).write_text(kc.render_policy(spec))
-        log_file = workdir / "log" / kc.LOG_FILE
-        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT, 0o644))
-        log_file.chmod(0o644)
+        (workdir / "policy" / _owned.POLICY_FILE).write_text(_owned.render_policy(spec))
+        _owned.create_readable_log(workdir / "log" / _owned.LOG_FILE)
 
     def start(self, spec: ClusterSpec) -> ClusterHandle:
         """Start the container, then prove the policy live with the probe event."""
@@ -249,12 +248,12 @@ class K3sBackend(Backend):
             raise BootError(
                 "kube-apiserver of the k3s container", str(exc), _logs(container)
             ) from None
-        minter = CertMinter(
+        minter = CertMinter.from_pem(
             _exec(container, f"{CLIENT_CA}.crt"),
             _exec(container, f"{CLIENT_CA}.key"),
             client_dir / "users",
         )
-        source = FileLogSource(workdir / "log" / kc.LOG_FILE)
+        source = FileLogSource(workdir / "log" / _owned.LOG_FILE)
         if spec.policy is not None:
             try:
                 prove_policy_live(
@@ -262,7 +261,7 @@ class K3sBackend(Backend):
                     ca_file,
                     minter.mint(BARRIER_USER, ()),
                     source,
-                    path=kc.generation_path(kc.policy_generation(spec)),
+                    path=_owned.generation_path(_owned.policy_generation(spec)),
                     expected_level="Request",
                     timeout=30,
                     insecure=insecure,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
 
+from pytest_kaudit.backends._private import write_private
 from pytest_kaudit.backends.base import Credentials
 
 
@@ -36,7 +36,4 @@ def write_kubeconfig(path: Path, *, server: str, ca_file: Path | None, creds: Cr
         "contexts": [{"name": name, "context": {"cluster": name, "user": creds.user}}],
         "current-context": name,
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(doc, fh, sort_keys=False)
-    return path
+    return write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())

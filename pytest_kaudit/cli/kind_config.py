@@ -33,7 +33,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, streams: Streams) -> int:
     from pytest_kaudit.backends.base import ClusterSpec
-    from pytest_kaudit.backends.kind_config import (
+    from pytest_kaudit.backends.kind.config import (
         build_kind_config,
         default_cluster_name,
         dump_kind_config,
@@ -77,8 +77,8 @@ def _run(args: argparse.Namespace, streams: Streams) -> int:
 
 def _checked_flags(items: list[str], node_image: str | None) -> dict[str, str]:
     """``--flag`` values as the apiserver gets them; what kube-apiserver refuses is an error."""
-    from pytest_kaudit.backends.kind_config import apiserver_args, node_image_version
-    from pytest_kaudit.backends.kind_schema import image_problem
+    from pytest_kaudit.backends.kind.config import apiserver_args, node_image_version
+    from pytest_kaudit.backends.kind.schema import image_problem
     from pytest_kaudit.policy.flags import validate_flags
 
     flags: dict[str, str] = {}
@@ -108,7 +108,7 @@ def _checked_flags(items: list[str], node_image: str | None) -> dict[str, str]:
 
 def _load_base(path: str) -> tuple[dict[str, Any], str]:
     """The user's kind config, decoded as strictly as kind does, and its text."""
-    from pytest_kaudit.backends.kind_schema import KindConfigError, load_kind_config
+    from pytest_kaudit.backends.kind.schema import KindConfigError, load_kind_config
 
     text = read_text(path, "kind config")
     try:
@@ -131,7 +131,7 @@ def _write_dirs(host_dir: Path, policy_text: str) -> Path:
     log would be created 0600 by kube-apiserver (root in the node), unreadable for us on a
     rootful engine, and it never changes the mode of an existing file.
     """
-    from pytest_kaudit.backends.kind_config import LOG_FILE, POLICY_FILE
+    from pytest_kaudit.backends.kind.config import LOG_FILE, POLICY_FILE
 
     policy_dir, log_dir = host_dir / "policy", host_dir / "log"
     for sub in (policy_dir, log_dir):

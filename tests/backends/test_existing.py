@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec
 from pytest_kaudit.backends.existing import ExistingBackend
 from pytest_kaudit.backends.kind import KindBackend
+from pytest_kaudit.backends.kind import config as kc
 from pytest_kaudit.errors import BackendError
 from pytest_kaudit.events.log import AuditLog
 from pytest_kaudit.policy import Policy

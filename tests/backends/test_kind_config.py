@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterSpec
-from pytest_kaudit.backends.kind_kubeadm import apiserver_after_patches
+from pytest_kaudit.backends.kind import config as kc
+from pytest_kaudit.backends.kind.kubeadm import apiserver_after_patches
 from pytest_kaudit.policy import Policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))

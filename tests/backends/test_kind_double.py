@@ -19,10 +19,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends._logsources import container_file_source
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.backends.kind import KindBackend
+from pytest_kaudit.backends.kind import config as kc
 from pytest_kaudit.errors import BackendError, BinaryNotFound, BootError, PolicyError
 from pytest_kaudit.events.log import AuditLog
 from pytest_kaudit.policy import Policy

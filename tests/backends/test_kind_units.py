@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kaudit.backends import kind as kind_mod
-from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends.kind import KindBackend
+from pytest_kaudit.backends.kind import config as kc
+from pytest_kaudit.backends.kind import diagnostics as kind_diagnostics
 
 
 def seeded(kind_version: tuple[int, int, int], node_image: str | None = None) -> KindBackend:
@@ -39,9 +39,9 @@ def test_diagnose_log_survives_empty_stat_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        kind_mod,
+        kind_diagnostics,
         "exec_in",
         lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=b"", stderr=b""),
     )
-    text = seeded((0, 31, 0))._diagnose_log(kc.host_dirs(tmp_path), Path("docker"), "n")
+    text = kind_diagnostics.diagnose_log(kc.host_dirs(tmp_path), Path("docker"), "n")
     assert text.startswith("Neither the host")

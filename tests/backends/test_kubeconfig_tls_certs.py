@@ -15,8 +15,8 @@ from cryptography.x509.oid import NameOID
 
 from pytest_kaudit.backends import _clientcert
 from pytest_kaudit.backends._clientcert import CertMinter
+from pytest_kaudit.backends._http import ssl_context
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
-from pytest_kaudit.backends._probe import ssl_context
 from pytest_kaudit.errors import BackendError
 
 
@@ -122,7 +122,7 @@ def make_ca() -> tuple[bytes, bytes]:
 def test_minted_certificates_are_reused_until_an_hour_before_expiry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    minter = CertMinter(*make_ca(), tmp_path)
+    minter = CertMinter.from_pem(*make_ca(), tmp_path)
     first = minter.mint("alice", ("dev",))
     assert first.cert_file is not None
     pem = first.cert_file.read_bytes()
@@ -130,7 +130,7 @@ def test_minted_certificates_are_reused_until_an_hour_before_expiry(
 
     # a kept cluster outlives the 2-day validity: a cert about to expire is issued anew
     monkeypatch.setattr(_clientcert, "_VALIDITY", dt.timedelta(minutes=30))
-    short = CertMinter(*make_ca(), tmp_path / "short")
+    short = CertMinter.from_pem(*make_ca(), tmp_path / "short")
     expiring = short.mint("bob").cert_file
     assert expiring is not None
     old = expiring.read_bytes()
@@ -143,7 +143,7 @@ def test_minted_certificates_are_reused_until_an_hour_before_expiry(
 
 
 def test_unreadable_cached_certificate_is_issued_anew(tmp_path: Path) -> None:
-    minter = CertMinter(*make_ca(), tmp_path)
+    minter = CertMinter.from_pem(*make_ca(), tmp_path)
     cert_file = minter.mint("carol").cert_file
     assert cert_file is not None
     cert_file.write_bytes(b"garbage")

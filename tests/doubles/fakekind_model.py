@@ -1,6 +1,6 @@
 """TEST DOUBLE support: how kind and kubeadm interpret a kind cluster config.
 
-Written independently of ``pytest_kaudit.backends.kind_config`` and ``kind_kubeadm`` (a
+Written independently of ``pytest_kaudit.backends.kind.config`` and ``kind.kubeadm`` (a
 double that shared the code under test could not catch its mistakes), from kind's sources
 as summarised in docs/kind.md:
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kaudit.backends import kind as kind_module
-from pytest_kaudit.backends import kind_config as kc
 from pytest_kaudit.backends.base import ClusterHandle, ClusterSpec, Credentials
 from pytest_kaudit.backends.kind import KindBackend
+from pytest_kaudit.backends.kind import backend as kind_module
+from pytest_kaudit.backends.kind import config as kc
 from pytest_kaudit.events.log import AuditLog, FileLogSource, LogSource
 from pytest_kaudit.policy import Policy
 from tests.real_kind.conftest import kind_containers

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_kaudit.backends._process import pid_alive
+from pytest_kaudit.backends._owner import claim, reap_abandoned
 from pytest_kaudit.backends.base import (
     Backend,
     ClusterHandle,
@@ -165,7 +164,6 @@ def check_spec(binaries: ControlPlaneBinaries, spec: ClusterSpec) -> None:
     refuse_unparsable_flags(binaries, dict(spec.flags))
 
 
-OWNER_FILE = "owner.pid"
 #: Audit modes in which each event is written before the request's response is sent.
 _SYNCHRONOUS_AUDIT_MODES = frozenset({"blocking", "blocking-strict"})
 
@@ -184,17 +182,7 @@ def reap_stale_workdirs(base: Path) -> list[Path]:
     Their etcd/kube-apiserver children got SIGTERM from the kernel when the owner died
     (parent-death signal); only the directories remain.
     """
-    removed = []
-    for workdir in base.glob("kaudit-local-*"):
-        try:
-            owner = int((workdir / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            continue  # not ours, or still being created
-        if not pid_alive(owner):
-            shutil.rmtree(workdir, ignore_errors=True)
-            removed.append(workdir)
-            log.info("removed %s left by dead process %d", workdir, owner)
-    return removed
+    return reap_abandoned(base.glob("kaudit-local-*"))
 
 
 def _attempt_log(name: str, attempt: int) -> str:
@@ -329,7 +317,7 @@ class LocalBackend(Backend):
         reap_stale_workdirs(Path(self.base_dir or tempfile.gettempdir()))
         workdir = Path(tempfile.mkdtemp(prefix="kaudit-local-", dir=self.base_dir))
         workdir.chmod(0o700)
-        (workdir / OWNER_FILE).write_text(str(os.getpid()))
+        claim(workdir)
         try:
             return self._start_in(workdir, spec, binaries)
         except BaseException:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import ssl
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from mirakuru import Executor
 from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
+from pytest_kaudit.backends._http import request, tls_context
 from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.errors import BootError
 
@@ -162,11 +160,7 @@ class EtcdExecutor(_LoggedExecutor):
         super().__init__(command, log_file, timeout=timeout)
 
     def after_start_check(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                return b'"true"' in resp.read()
-        except (OSError, urllib.error.URLError):
-            return False
+        return etcd_healthy(self.url)
 
 
 class ApiServerExecutor(_LoggedExecutor):
@@ -175,15 +169,20 @@ class ApiServerExecutor(_LoggedExecutor):
     def __init__(self, command: list[str], log_file: Path, *, url: str, ca_file: Path,
                  cert_file: Path, key_file: Path, timeout: float) -> None:
         self.url = url
-        self._ssl = ssl.create_default_context(cafile=str(ca_file))
-        self._ssl.load_cert_chain(str(cert_file), str(key_file))
+        self._ssl = tls_context(ca_file, cert_file, key_file)
         super().__init__(command, log_file, timeout=timeout)
 
     def after_start_check(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2, context=self._ssl) as r:
-                return bool(r.status == 200)
-        except (OSError, urllib.error.URLError):
+            return request(self.url, "/readyz", self._ssl, timeout=2)[0] == 200
+        except OSError:
             return False
 
 
+def etcd_healthy(url: str) -> bool:
+    """etcd's ``/health`` (plain HTTP on loopback) says it is healthy."""
+    try:
+        status, body = request(url, "/health", None, timeout=1)
+    except OSError:
+        return False
+    return status == 200 and b'"true"' in body

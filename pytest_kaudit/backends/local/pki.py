@@ -9,48 +9,20 @@ impersonating her from the admin (where ``user`` would stay the admin).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
-import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from pytest_kaudit.backends._clientcert import CertMinter, pem_key, subject
+from pytest_kaudit.backends._private import write_private
 from pytest_kaudit.backends.base import Credentials
 
 _VALIDITY = dt.timedelta(days=7)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file created 0600 from the start (never world-readable, not even briefly).
-
-    Written to a temporary name and renamed, so a process sharing the directory (a warm
-    control plane serves several pytest runs) never reads half a file.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _name(common_name: str, organisations: tuple[str, ...] = ()) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organisations]
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attrs)
 
 
 @dataclass
@@ -60,6 +32,12 @@ class ClusterPKI:
     directory: Path
     ca_cert: x509.Certificate
     ca_key: ec.EllipticCurvePrivateKey
+    _minter: CertMinter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._minter = CertMinter(
+            self.ca_cert, self.ca_key, self.directory / "users", validity=_VALIDITY
+        )
 
     @property
     def ca_file(self) -> Path:
@@ -92,7 +70,7 @@ class ClusterPKI:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
-        ca_name = _name("kaudit-ca", ("pytest-kaudit",))
+        ca_name = subject("kaudit-ca", ("pytest-kaudit",))
         ca_cert = (
             x509.CertificateBuilder()
             .subject_name(ca_name)
@@ -114,20 +92,20 @@ class ClusterPKI:
         )
         pki = cls(directory, ca_cert, ca_key)
         pki.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        _write_private(directory / "ca.key", _pem_key(ca_key))
+        write_private(directory / "ca.key", pem_key(ca_key))
 
         sans: list[x509.GeneralName] = [
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         ]
-        cert, key = pki._issue(_name("localhost"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
+        cert, key = pki._minter.issue(subject("localhost"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
         pki.serving_cert_file.write_bytes(cert)
-        _write_private(pki.serving_key_file, key)
+        write_private(pki.serving_key_file, key)
 
         # ES256 service-account tokens: kube-apiserver signs and verifies ECDSA keys as well
         # as RSA ones, and a P-256 key costs a fraction of an RSA-2048 one to generate
         sa_key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(pki.sa_private_file, _pem_key(sa_key))
+        write_private(pki.sa_private_file, pem_key(sa_key))
         pki.sa_public_file.write_bytes(
             sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -149,42 +127,6 @@ class ClusterPKI:
             raise ValueError(f"{directory / 'ca.key'} is not an ECDSA key")
         return cls(directory, ca_cert, ca_key)
 
-    def _issue(
-        self,
-        subject: x509.Name,
-        usage: x509.ObjectIdentifier,
-        sans: list[x509.GeneralName] | None = None,
-    ) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self.ca_key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
-
     def issue_client(self, user: str, groups: tuple[str, ...] = ()) -> Credentials:
         """Mint (or reuse) a client certificate authenticating as ``user`` in ``groups``."""
-        stem = _safe_stem(user, groups)
-        cert_file = self.directory / "users" / f"{stem}.crt"
-        key_file = self.directory / "users" / f"{stem}.key"
-        if not cert_file.exists():  # the key is renamed into place before the certificate
-            cert_file.parent.mkdir(mode=0o700, exist_ok=True)
-            cert, key = self._issue(_name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH)
-            _write_private(key_file, key)
-            _write_private(cert_file, cert)
-        return Credentials(user=user, groups=groups, cert_file=cert_file, key_file=key_file)
-
-
-def _safe_stem(user: str, groups: tuple[str, ...]) -> str:
-    digest = hashlib.sha256("\0".join((user, *groups)).encode()).hexdigest()[:10]
-    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', user)[:40]}-{digest}"
+        return self._minter.mint(user, groups)

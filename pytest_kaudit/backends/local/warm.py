@@ -29,13 +29,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pytest_kaudit.backends import _owned
+from pytest_kaudit.backends._http import wait_for
 from pytest_kaudit.backends._probe import prove_policy_live, wait_ready
 from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, Credentials
@@ -45,7 +45,7 @@ from pytest_kaudit.backends.local.binaries import (
     binary_identity,
     provision_cache,
 )
-from pytest_kaudit.backends.local.executors import free_port, tail
+from pytest_kaudit.backends.local.executors import etcd_healthy, free_port, tail
 from pytest_kaudit.backends.local.pki import ClusterPKI
 from pytest_kaudit.errors import BackendError, BootError
 from pytest_kaudit.events.log import FileLogSource
@@ -145,9 +145,9 @@ def _kill(pid: int, binary: Path, marker: str, children: dict[int, subprocess.Po
     if child is not None:
         child.wait(timeout)
         return
-    deadline = time.monotonic() + timeout  # not our child: init reaps it
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(_POLL)
+    with contextlib.suppress(TimeoutError):  # not our child: init reaps it
+        wait_for(lambda: None if pid_alive(pid) else True, timeout=timeout, on_timeout=str,
+                 poll=_POLL)
 
 
 class WarmPlane:
@@ -251,7 +251,7 @@ class WarmPlane:
             return "the etcd or kube-apiserver binary changed"
         if not is_ours(state.etcd_pid, self.binaries.etcd, self._etcd_marker()):
             return f"its etcd (pid {state.etcd_pid}) is gone"
-        if not _etcd_healthy(state.etcd_url):
+        if not etcd_healthy(state.etcd_url):
             return f"its etcd (pid {state.etcd_pid}) does not answer on {state.etcd_url}"
         return None
 
@@ -401,23 +401,30 @@ class WarmPlane:
             f"--initial-cluster=default=http://127.0.0.1:{peer}", *extra,
         ], "etcd.log")
         spawned.append(child.pid)
-        while not _etcd_healthy(url):
+
+        def healthy() -> bool | None:
+            if etcd_healthy(url):
+                return True
             if child.poll() is not None:
                 raise BootError("etcd", f"exited with code {child.returncode}",
                                 tail(self.directory / "etcd.log", 40))
-            if time.monotonic() > deadline:
-                raise BootError("etcd", "not ready in time", tail(self.directory / "etcd.log"))
-            time.sleep(_POLL)
+            return None
+
+        try:
+            wait_for(healthy, timeout=max(0.0, deadline - time.monotonic()), on_timeout=str,
+                     poll=_POLL)
+        except TimeoutError:
+            log_tail = tail(self.directory / "etcd.log")
+            raise BootError("etcd", "not ready in time", log_tail) from None
         return PlaneState(binaries=self._binaries_identity(), etcd_pid=child.pid,
                           etcd_client_port=client, etcd_peer_port=peer, etcd_started=time.time())
 
     def _start_apiserver(self, state: PlaneState, pki: ClusterPKI, spec: ClusterSpec,
                          deadline: float, spawned: list[int]) -> PlaneState:
-        from pytest_kaudit.backends import kind_config as kc
         from pytest_kaudit.backends.local.backend import apiserver_flags
 
         assert spec.policy is not None
-        document = kc.policy_document(spec.policy, kc.policy_generation(spec))
+        document = _owned.policy_document(spec.policy, _owned.policy_generation(spec))
         _write_atomic(self.policy_file, json.dumps(document, indent=1))
         user_flags = dict(spec.flags)
         log_path = user_flags.pop("audit-log-path", str(self.audit_log))
@@ -458,15 +465,13 @@ class WarmPlane:
 
     def _prove_policy(self, state: PlaneState, pki: ClusterPKI, spec: ClusterSpec) -> None:
         """Before any test: the probe the kind backend uses, logged at this policy's level."""
-        from pytest_kaudit.backends import kind_config as kc
-
         log_path = state.apiserver_flags.get("audit-log-path", str(self.audit_log))
         if log_path == "-":
             return  # the log is the apiserver's stdout, mixed with other output
         try:
             prove_policy_live(state.server, pki.ca_file, pki.issue_client(BARRIER_USER, ()),
                               FileLogSource(log_path),
-                              path=kc.generation_path(kc.policy_generation(spec)),
+                              path=_owned.generation_path(_owned.policy_generation(spec)),
                               expected_level="Request", timeout=_PROBE_TIMEOUT)
         except TimeoutError as exc:
             raise BackendError(f"warm control plane: the new audit policy is not provably "
@@ -514,12 +519,12 @@ class WarmPlane:
         """
         if not self.directory.exists():
             return False
-        deadline = time.monotonic() + timeout
-        while not self._try_lock(fcntl.LOCK_EX):
-            if time.monotonic() > deadline:
-                raise BackendError(f"the warm control plane in {self.directory} is in use by "
-                                   "a running test session; try again when it has finished")
-            time.sleep(_POLL)
+        try:
+            wait_for(lambda: self._try_lock(fcntl.LOCK_EX) or None, timeout=timeout,
+                     on_timeout=str, poll=_POLL)
+        except TimeoutError:
+            raise BackendError(f"the warm control plane in {self.directory} is in use by "
+                               "a running test session; try again when it has finished") from None
         state = self.read_state()
         if state is not None:
             _kill(state.apiserver_pid, _recorded(state, "kube-apiserver"),
@@ -570,14 +575,6 @@ def _watchdog_pid(directory: Path) -> int:
         return int((directory / _WATCHDOG_PID).read_text())
     except (OSError, ValueError):
         return 0
-
-
-def _etcd_healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as resp:
-            return b'"true"' in resp.read()
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 @contextlib.contextmanager

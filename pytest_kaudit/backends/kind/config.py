@@ -21,8 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pytest_kaudit.backends.base import BARRIER_USER, owned_policy_document
-from pytest_kaudit.backends.kind_kubeadm import (
+from pytest_kaudit.backends._owned import GENERATION_PATH_PREFIX as GENERATION_PATH_PREFIX
+from pytest_kaudit.backends._owned import LOG_FILE as LOG_FILE
+from pytest_kaudit.backends._owned import POLICY_FILE as POLICY_FILE
+from pytest_kaudit.backends._owned import generation_path as generation_path
+from pytest_kaudit.backends._owned import generation_rule as generation_rule
+from pytest_kaudit.backends._owned import image_tag_version
+from pytest_kaudit.backends._owned import policy_document as policy_document
+from pytest_kaudit.backends._owned import policy_generation as policy_generation
+from pytest_kaudit.backends._owned import render_policy as render_policy
+from pytest_kaudit.backends.kind.kubeadm import (
     DROPPED,
     K8S_WITHOUT_V1BETA3,
     V1BETA3,
@@ -30,30 +38,25 @@ from pytest_kaudit.backends.kind_kubeadm import (
     apiserver_after_patches,
     unbootable_pair,
 )
-from pytest_kaudit.backends.kind_kubeadm import KIND_V1BETA4_RELEASE as KIND_V1BETA4_RELEASE
-from pytest_kaudit.backends.kind_kubeadm import kubeadm_api_version as kubeadm_api_version
-from pytest_kaudit.backends.kind_schema import entry_line
+from pytest_kaudit.backends.kind.kubeadm import KIND_V1BETA4_RELEASE as KIND_V1BETA4_RELEASE
+from pytest_kaudit.backends.kind.kubeadm import kubeadm_api_version as kubeadm_api_version
+from pytest_kaudit.backends.kind.schema import entry_line
 from pytest_kaudit.policy.flags import validate_flags
 from pytest_kaudit.policy.problems import Problem, Severity
 
 if TYPE_CHECKING:
     from pytest_kaudit.backends.base import ClusterSpec
-    from pytest_kaudit.policy import Policy
 
 #: Where the policy directory appears, identically, in the node and in the apiserver pod.
 NODE_POLICY_DIR = "/etc/kubernetes/kaudit"
 #: Where the audit log directory appears, identically, in the node and in the apiserver pod.
 NODE_LOG_DIR = "/var/log/kubernetes/kaudit"
-POLICY_FILE = "policy.yaml"
-LOG_FILE = "audit.log"
 #: Metadata file next to the policy: the config key a cluster was created for (for reuse).
 META_FILE = "kaudit.json"
 NODE_POLICY_PATH = f"{NODE_POLICY_DIR}/{POLICY_FILE}"
 NODE_LOG_PATH = f"{NODE_LOG_DIR}/{LOG_FILE}"
 #: Prefix of every cluster this plugin names itself; used to find clusters of crashed runs.
 CLUSTER_PREFIX = "kaudit-"
-#: Path of the generation probe; see :func:`generation_rule`.
-GENERATION_PATH_PREFIX = "/kaudit-generation/"
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 MIN_KIND_VERSION = (0, 20, 0)
@@ -77,8 +80,10 @@ DEFAULT_NODE_VERSION: dict[tuple[int, int], tuple[int, int]] = {
 }
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-_IMAGE_TAG_RE = re.compile(r":v(\d+)\.(\d+)(?:\.(\d+))?")
 _NAME_RE = re.compile(r"^[a-z0-9.-]+$")
+
+#: Kubernetes (major, minor) of a node image tag like ``kindest/node:v1.31.12@sha256:…``.
+node_image_version = image_tag_version
 
 
 @dataclass(frozen=True)
@@ -107,14 +112,6 @@ def parse_kind_version(text: str) -> tuple[int, int, int]:
     return int(match[1]), int(match[2]), int(match[3] or 0)
 
 
-def node_image_version(image: str | None) -> tuple[int, int] | None:
-    """Kubernetes (major, minor) of a node image tag like ``kindest/node:v1.31.12@sha256:…``."""
-    if not image:
-        return None
-    match = _IMAGE_TAG_RE.search(image)
-    return (int(match[1]), int(match[2])) if match else None
-
-
 def default_node_version(kind_version: tuple[int, int, int]) -> tuple[int, int] | None:
     """Kubernetes minor of the default node image of a kind release, if known."""
     key = kind_version[:2]
@@ -123,51 +120,6 @@ def default_node_version(kind_version: tuple[int, int, int]) -> tuple[int, int] 
     if key > max(DEFAULT_NODE_VERSION):
         return None  # newer than we know: no guess
     return None
-
-
-def generation_rule(generation: str) -> dict[str, object]:
-    """A rule that logs one probe path at level Request, placed before the barrier rule.
-
-    Every policy we write logs all of :data:`BARRIER_USER`'s requests at Metadata, so a plain
-    barrier event cannot tell an old policy from a new one. The probe of *this* generation is
-    logged at ``Request`` only by the policy that carries this rule: an event with that level
-    proves the apiserver loaded this exact policy file.
-    """
-    return {
-        "level": "Request",
-        "users": [BARRIER_USER],
-        "nonResourceURLs": [generation_path(generation)],
-    }
-
-
-def generation_path(generation: str) -> str:
-    """The non-resource URL of the generation probe."""
-    return f"{GENERATION_PATH_PREFIX}{generation}"
-
-
-def policy_document(policy: Policy, generation: str) -> dict[str, object]:
-    """The policy file content for an owned cluster: generation rule, barrier rule, user rules."""
-    document = owned_policy_document(policy)
-    rules = list(document.get("rules") or [])  # type: ignore[call-overload]
-    document["rules"] = [generation_rule(generation), *rules]
-    return document
-
-
-def policy_generation(spec: ClusterSpec) -> str:
-    """Short, stable id of a policy: changes whenever the policy text changes."""
-    text = spec.policy.text if spec.policy is not None else ""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def render_policy(spec: ClusterSpec) -> str:
-    """YAML of the policy file written for ``spec`` (with the generation and barrier rules).
-
-    A spec without a policy gets an empty file: the apiserver then runs without auditing.
-    """
-    if spec.policy is None:
-        return ""
-    document = policy_document(spec.policy, policy_generation(spec))
-    return str(yaml.safe_dump(document, sort_keys=False))
 
 
 def apiserver_args(flags: Mapping[str, str], *, audit: bool = True) -> dict[str, str]:

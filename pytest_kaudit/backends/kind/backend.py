@@ -1,7 +1,8 @@
-"""The ``kind`` backend: a kind cluster whose kube-apiserver runs the test's audit policy.
+"""The lifecycle of kind clusters whose kube-apiserver runs the test's audit policy.
 
-The cluster config comes from :mod:`kind_config` (portable kubeadm patch, mounted policy and
-log directories). Around ``kind create cluster`` this module adds what kind does not:
+The cluster config comes from :mod:`.config` (portable kubeadm patch, mounted policy and
+log directories), checked by :mod:`.preflight`. Around ``kind create cluster`` this module
+adds what kind does not:
 early errors (no engine, no kind, old kind, a policy the apiserver would reject), its own
 kubeconfig (``~/.kube/config`` is never touched), proof that the policy is live (a probe
 event in the log), reuse and keep, in-place policy changes by restarting the apiserver
@@ -10,45 +11,52 @@ static pod, and apiserver logs in every boot error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pytest_kaudit.backends import kind_config as kc
-from pytest_kaudit.backends._clientcert import CertMinter, identity_of, write_private
+from pytest_kaudit.backends._clientcert import CertMinter
 from pytest_kaudit.backends._docker import check_engine, exec_in, find_container_cli, read_file_in
 from pytest_kaudit.backends._guard import Guard
+from pytest_kaudit.backends._http import wait_for
+from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
 from pytest_kaudit.backends._logsources import container_file_source
+from pytest_kaudit.backends._owned import create_readable_log
+from pytest_kaudit.backends._owner import claim, owner_of
+from pytest_kaudit.backends._private import write_private
 from pytest_kaudit.backends._probe import (
     prove_policy_live,
     server_version,
     wait_ready,
     wait_service_account,
 )
-from pytest_kaudit.backends._process import die_with_parent, pid_alive
 from pytest_kaudit.backends.base import (
     BARRIER_USER,
     Backend,
     ClusterHandle,
     ClusterSpec,
-    Credentials,
     validate_spec,
 )
-from pytest_kaudit.backends.kind_schema import KindConfigError, load_kind_config
-from pytest_kaudit.errors import BackendError, BinaryNotFound, BootError
+from pytest_kaudit.backends.kind import config as kc
+from pytest_kaudit.backends.kind.diagnostics import (
+    apiserver_log_tail,
+    diagnose_log,
+    flags_from_manifest,
+    tail_lines,
+)
+from pytest_kaudit.backends.kind.preflight import check_running_flags, checked_config
+from pytest_kaudit.backends.kind.schema import KindConfigError, load_kind_config
+from pytest_kaudit.backends.kind.tools import find_kind, kind_version, run_tool
+from pytest_kaudit.errors import BackendError, BootError
 from pytest_kaudit.events.log import FileLogSource, LogSource
 
 log = logging.getLogger(__name__)
@@ -68,41 +76,6 @@ def default_state_dir() -> Path:
     return Path(base) / "pytest-kaudit" / "kind"
 
 
-def find_kind(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """Locate ``kind``: the explicit path, then ``$KIND_PATH``, then ``PATH``.
-
-    Raises:
-        BinaryNotFound: with every place checked and how to install kind.
-    """
-    env = os.environ if env is None else env
-    checked: list[str] = []
-    for origin, value in (("kind_bin", explicit), ("$KIND_PATH", env.get("KIND_PATH"))):
-        if not value:
-            checked.append(f"{origin} (not set)")
-            continue
-        path = Path(value).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise BinaryNotFound(
-            "kind",
-            [f"{origin}={value}: not an executable file"],
-            [f"point {origin} at the kind binary"],
-        )
-    found = shutil.which("kind", path=env.get("PATH"))
-    if found:
-        return Path(found)
-    checked.append(f"PATH ({env.get('PATH', '')})")
-    raise BinaryNotFound(
-        "kind",
-        checked,
-        [
-            "install kind >= v0.20: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-            "or pass its path: --kaudit-kind-bin / KindBackend(kind_bin=...) / $KIND_PATH",
-            "or use --kaudit-backend=local, which needs no container engine",
-        ],
-    )
-
-
 def load_base_config(
     value: Mapping[str, Any] | str | os.PathLike[str] | None,
 ) -> dict[str, Any] | None:
@@ -118,18 +91,6 @@ def load_base_config(
         raise BackendError(f"cannot read the base kind config {path}: {exc.strerror}") from None
     except KindConfigError as exc:
         raise BackendError(f"the base kind config is not one kind accepts:\n{exc}") from None
-
-
-def _flags_from_manifest(text: bytes) -> dict[str, str]:
-    """kube-apiserver's flags from its static pod manifest."""
-    doc = yaml.safe_load(text) or {}
-    containers = (doc.get("spec") or {}).get("containers") or [{}]
-    flags: dict[str, str] = {}
-    for arg in containers[0].get("command") or []:
-        if isinstance(arg, str) and arg.startswith("--"):
-            name, _, value = arg[2:].partition("=")
-            flags[name] = value
-    return flags
 
 
 class KindBackend(Backend):
@@ -199,61 +160,8 @@ class KindBackend(Backend):
             kind = find_kind(self.kind_bin)
             cli = find_container_cli(self.docker_bin)
             check_engine(cli)
-            proc = self._run([str(kind), "version"], timeout=30, kind=kind)
-            try:
-                version = kc.parse_kind_version(proc.stdout)
-            except ValueError:
-                raise BackendError(f"cannot tell kind's version from {proc.stdout!r}") from None
-            if version < kc.MIN_KIND_VERSION:
-                raise BackendError(
-                    f"kind v{'.'.join(map(str, version))} is too old: pytest-kaudit needs "
-                    f"kind >= v{'.'.join(map(str, kc.MIN_KIND_VERSION))} (config schema, "
-                    "kubeadm patch handling); install a newer kind or pass kind_bin"
-                )
-            self._kind, self._cli, self._kind_version = kind, cli, version
+            self._kind, self._cli, self._kind_version = kind, cli, kind_version(kind)
         return self._kind, self._cli, self._kind_version
-
-    def _run(
-        self,
-        argv: list[str],
-        *,
-        timeout: float,
-        stdin: str | None = None,
-        check: bool = True,
-        kind: Path | None = None,
-        guard: Guard | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a tool in its own process group, which dies with us and is killed on interrupt.
-
-        ``guard`` is told the group, so a create still running when this process is killed
-        is stopped before the guard deletes the cluster.
-        """
-        with subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=die_with_parent,
-        ) as child:
-            if guard is not None:
-                guard.watch_group(child.pid)
-            try:
-                out, err = child.communicate(stdin, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(child)
-                raise BackendError(
-                    f"`{' '.join(argv[:4])}` did not finish within {timeout:.0f}s"
-                ) from None
-            except BaseException:  # Ctrl-C: the engine commands kind started go too
-                _kill_group(child)
-                raise
-        proc = subprocess.CompletedProcess(argv, child.returncode, out, err)
-        if check and proc.returncode != 0:
-            raise BackendError(
-                f"`{' '.join(argv[:4])}` exited {proc.returncode}:\n{proc.stderr.strip()[-2000:]}"
-            )
-        return proc
 
     def _kind_run(
         self,
@@ -264,9 +172,7 @@ class KindBackend(Backend):
         guard: Guard | None = None,
     ) -> subprocess.CompletedProcess[str]:
         kind, _, _ = self._tools()
-        return self._run(
-            [str(kind), *args], timeout=timeout, stdin=stdin, check=check, guard=guard
-        )
+        return run_tool([str(kind), *args], timeout=timeout, stdin=stdin, check=check, guard=guard)
 
     def clusters(self) -> list[str]:
         """Names of all kind clusters on this engine."""
@@ -317,49 +223,18 @@ class KindBackend(Backend):
             BackendError: the preflight check found the policy or log not reaching the apiserver.
         """
         _, _, kind_version = self._tools()
-        kubeadm = kc.kubeadm_api_version(kind_version, self._kubeadm_target())
-        try:
-            config = kc.build_kind_config(
-                name=name,
-                flags=spec.flags,
-                dirs=dirs,
-                node_image=self.node_image,
-                base_config=self.base_config,
-                audit=spec.policy is not None,
-                kubeadm_version=kubeadm,
-            )
-        except ValueError as exc:
-            raise BackendError(f"cannot build the kind config: {exc}") from None
-        if self.config_transform is not None:
-            config = self.config_transform(config)
-        if self.config_dump is not None:  # written before the checks, to inspect failures too
-            self.config_dump.write_text(kc.dump_kind_config(config))
-        if spec.flags.get("audit-log-path") == "-":
-            raise BackendError(
-                "audit-log-path=- (apiserver stdout) is not supported by the kind backend; "
-                "let kaudit own audit-log-path, or use --kaudit-backend=local"
-            )
-        unbootable = kc.unbootable_nodes(config, kubeadm_version=kubeadm, kind_version=kind_version)
-        if unbootable:
-            raise BackendError(
-                "kind cannot boot this node image with this kind release:\n"
-                + "\n".join(f"  - {p}" for p in unbootable)
-            )
-        if self.preflight:
-            problems = kc.check_kind_config(
-                config,
-                dirs=dirs,
-                kubeadm_version=kubeadm,
-                audit=spec.policy is not None,
-                flags=spec.flags,
-                kind_version=kind_version,
-            )
-            if problems:
-                raise BackendError(
-                    "the kind config would boot a cluster that does not audit as asked:\n"
-                    + "\n".join(f"  - {p}" for p in problems)
-                )
-        return config
+        return checked_config(
+            spec,
+            name,
+            dirs,
+            kind_version=kind_version,
+            kubeadm=kc.kubeadm_api_version(kind_version, self._kubeadm_target()),
+            node_image=self.node_image,
+            base_config=self.base_config,
+            transform=self.config_transform,
+            dump=self.config_dump,
+            preflight=self.preflight,
+        )
 
     # ------------------------------------------------------------------ stale clusters
 
@@ -374,19 +249,15 @@ class KindBackend(Backend):
         for name in self.clusters():
             if not name.startswith(kc.CLUSTER_PREFIX):
                 continue
-            owner = _read_owner(root / name)
-            if owner is None:
-                stale.append(name)  # no record here: not ours to judge alive; report it
-            elif not owner.get("keep") and not (
-                owner.get("host") == socket.gethostname() and pid_alive(int(owner.get("pid", 0)))
-            ):
+            owner = owner_of(root / name)
+            if owner is None or owner.abandoned:  # no record: not ours to judge; report it
                 stale.append(name)
         return stale
 
     def _handle_stale(self, current: str) -> list[str]:
         stale = [n for n in self.stale_clusters() if n != current]
         for name in stale:
-            if self.clean_stale or _read_owner(self._root() / name) is not None:
+            if self.clean_stale or owner_of(self._root() / name) is not None:
                 log.warning("deleting kind cluster %s left by a crashed run", name)
                 self._delete(name, self._root() / name)
             else:
@@ -419,7 +290,7 @@ class KindBackend(Backend):
             if self.reuse and self._node_key(cli, node) == key:
                 reused = True
                 log.info("reusing kind cluster %s (same configuration)", name)
-            elif self.reuse or _read_owner(cluster_dir) is not None:
+            elif self.reuse or owner_of(cluster_dir) is not None:
                 log.info("kind cluster %s exists with another configuration; re-creating", name)
                 self._delete(name, cluster_dir)
             else:
@@ -430,7 +301,7 @@ class KindBackend(Backend):
                 )
         if not reused:
             self._prepare_dirs(cluster_dir, dirs, spec, key)
-        _write_owner(cluster_dir, keep=self.keep)
+        claim(cluster_dir, keep=self.keep)
         if not self.keep:
             self._guard(name, cluster_dir)
         try:
@@ -485,9 +356,7 @@ class KindBackend(Backend):
         for sub in (dirs.policy_dir, dirs.log_dir):
             sub.mkdir(mode=0o755, exist_ok=True)
         self._write_policy(dirs, spec, key)
-        fd = os.open(dirs.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.close(fd)
-        dirs.log_file.chmod(0o644)
+        create_readable_log(dirs.log_file, truncate=True)
 
     def _write_policy(self, dirs: kc.HostDirs, spec: ClusterSpec, key: str) -> None:
         """Replace policy and meta atomically (rename in the mounted directory)."""
@@ -530,7 +399,7 @@ class KindBackend(Backend):
             log_tail, where = self._apiserver_log_tail(name, cluster_dir)
             raise BootError(
                 f"kind cluster {name}",
-                "`kind create cluster` failed:\n" + _tail_lines(proc.stderr, 30),
+                "`kind create cluster` failed:\n" + tail_lines(proc.stderr, 30),
                 log_tail,
                 where,
             )
@@ -545,7 +414,7 @@ class KindBackend(Backend):
         workdir.mkdir(mode=0o700, exist_ok=True)
         kubeconfig_text = self._kind_run("get", "kubeconfig", "--name", name, timeout=60).stdout
         kubeconfig = write_private(workdir / "kubeconfig", kubeconfig_text.encode())
-        server, ca_file, admin = _admin_from_kubeconfig(kubeconfig_text, workdir)
+        server, ca_file, admin, _ = credentials_from_kubeconfig(kubeconfig, None, workdir)
         try:
             wait_ready(server, ca_file, timeout=spec.timeout)
         except TimeoutError as exc:
@@ -553,9 +422,9 @@ class KindBackend(Backend):
             raise BootError(
                 f"kube-apiserver of kind cluster {name}", str(exc), tail, where
             ) from None
-        flags = _flags_from_manifest(read_file_in(cli, node, _MANIFEST))
+        flags = flags_from_manifest(read_file_in(cli, node, _MANIFEST))
         self._check_flags(flags, spec, name)
-        minter = CertMinter(
+        minter = CertMinter.from_pem(
             read_file_in(cli, node, _CA_CERT), read_file_in(cli, node, _CA_KEY), workdir / "users"
         )
         source = self._log_source(spec, dirs, cli, node, flags)
@@ -591,23 +460,9 @@ class KindBackend(Backend):
         )
 
     def _check_flags(self, flags: Mapping[str, str], spec: ClusterSpec, name: str) -> None:
-        """The flags in the node's manifest must be ours: kind drops mismatched patches silently."""
         _, _, kind_version = self._tools()
         kubeadm = kc.kubeadm_api_version(kind_version, self._kubeadm_target())
-        expected = kc.apiserver_args(spec.flags, audit=spec.policy is not None)
-        wrong = {k: v for k, v in expected.items() if flags.get(k) != v}
-        if wrong:
-            lines = [
-                f"  --{k}: expected {v!r}, running {flags.get(k, '<not set>')!r}"
-                for k, v in sorted(wrong.items())
-            ]
-            raise BackendError(
-                f"kind cluster {name}: kube-apiserver does not run the audit flags we asked for:\n"
-                + "\n".join(lines)
-                + f"\nkind generated kubeadm config {kubeadm}; a kubeadmConfigPatches entry "
-                "whose apiVersion does not match it is dropped silently. Use an unversioned "
-                "patch (inspect the node's /kind/kubeadm.conf)."
-            )
+        check_running_flags(flags, spec, name, kubeadm=kubeadm)
 
     def _log_source(
         self, spec: ClusterSpec, dirs: kc.HostDirs, cli: Path, node: str, flags: Mapping[str, str]
@@ -648,58 +503,13 @@ class KindBackend(Backend):
         except TimeoutError as exc:
             raise BackendError(
                 f"kind cluster {name}: the audit policy is not provably live: {exc}\n"
-                + self._diagnose_log(dirs, cli, node)
+                + diagnose_log(dirs, cli, node)
             ) from None
         return result.seconds
 
-    def _diagnose_log(self, dirs: kc.HostDirs, cli: Path, node: str) -> str:
-        """Say where the log went: the node has it (host mount broken) or nobody does."""
-        in_node = exec_in(cli, node, ["stat", "-c", "%s", kc.NODE_LOG_PATH], timeout=30)
-        host_size = dirs.log_file.stat().st_size if dirs.log_file.exists() else None
-        node_size = int((in_node.stdout.split() or [b"0"])[0]) if in_node.returncode == 0 else 0
-        if in_node.returncode == 0 and node_size > (host_size or 0):
-            return (
-                f"The node has {kc.NODE_LOG_PATH} but the host file {dirs.log_file} does not "
-                f"get its lines: the extraMounts entry for {kc.NODE_LOG_DIR} is missing or wrong."
-            )
-        return (
-            f"Neither the host ({dirs.log_file}) nor the node ({kc.NODE_LOG_PATH}) receives "
-            "audit events: kube-apiserver writes its log inside its own pod filesystem. Check "
-            f"that apiServer.extraVolumes mounts {kc.NODE_LOG_DIR} into the static pod and that "
-            f"extraMounts maps it to {dirs.log_dir}."
-        )
-
     def _apiserver_log_tail(self, name: str, cluster_dir: Path) -> tuple[str, str | None]:
-        """The newest kube-apiserver container log, via ``kind export logs``."""
-        target = Path(
-            tempfile.mkdtemp(prefix="kind-logs-", dir=cluster_dir if cluster_dir.exists() else None)
-        )
-        try:
-            proc = self._kind_run(
-                "export", "logs", str(target), "--name", name, timeout=120, check=False
-            )
-            if proc.returncode != 0:
-                return "", None
-            logs = sorted(
-                (
-                    p
-                    for p in target.rglob("*.log")
-                    if "kube-apiserver" in str(p.relative_to(target)) and "pods" in p.parts
-                ),
-                key=lambda p: p.stat().st_mtime,
-            )
-            # The newest container may have just been restarted and not written yet: take the
-            # newest log that says something.
-            for newest in reversed(logs):
-                text = newest.read_text(errors="replace")
-                if text.strip():
-                    inside = newest.relative_to(target / f"{name}-control-plane")
-                    return _tail_lines(text, 25), f"{name}-control-plane:/var/log/{inside}"
-            return "", None
-        except (OSError, BackendError, ValueError):
-            return "", None
-        finally:
-            shutil.rmtree(target, ignore_errors=True)
+        kind, _, _ = self._tools()
+        return apiserver_log_tail(kind, name, cluster_dir)
 
     def reconfigure(self, handle: ClusterHandle, spec: ClusterSpec) -> ClusterHandle | None:
         """Apply a new policy in place (apiserver static pod restart), or re-create for new flags.
@@ -806,75 +616,19 @@ class KindBackend(Backend):
         try:
             # A node whose create request was in flight when a create was interrupted can
             # appear after the delete listed the nodes: delete until none is left.
-            deadline = time.monotonic() + 60
             self._kind_run(*args, timeout=180)
-            while self._nodes(name) and time.monotonic() < deadline:
-                time.sleep(0.5)
+
+            def gone() -> bool | None:
+                if not self._nodes(name):
+                    return True
                 self._kind_run(*args, timeout=180)
+                return None
+
+            with contextlib.suppress(TimeoutError):  # what is left, the guard may still get
+                wait_for(gone, timeout=60, on_timeout=str, poll=0.5)
         finally:
             if cluster_dir is not None:
                 shutil.rmtree(cluster_dir, ignore_errors=True)
             guard = self._guards.pop(name, None)
             if guard is not None:
                 guard.release()
-
-
-def _admin_from_kubeconfig(text: str, workdir: Path) -> tuple[str, Path, Credentials]:
-    """Server, CA file and admin credentials from kind's kubeconfig (files written 0600)."""
-    import base64
-
-    doc = yaml.safe_load(text) or {}
-    try:
-        cluster = doc["clusters"][0]["cluster"]
-        user = doc["users"][0]["user"]
-        server = str(cluster["server"])
-        ca = base64.b64decode(cluster["certificate-authority-data"])
-        cert = base64.b64decode(user["client-certificate-data"])
-        key = base64.b64decode(user["client-key-data"])
-    except (KeyError, IndexError, TypeError) as exc:
-        raise BackendError(f"kind's kubeconfig lacks {exc}; cannot authenticate as admin") from None
-    ca_file = workdir / "ca.crt"
-    ca_file.write_bytes(ca)
-    cert_file = write_private(workdir / "admin.crt", cert)
-    key_file = write_private(workdir / "admin.key", key)
-    user_name, groups = identity_of(cert)
-    return (
-        server,
-        ca_file,
-        Credentials(user=user_name, groups=groups, cert_file=cert_file, key_file=key_file),
-    )
-
-
-def _read_owner(cluster_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((cluster_dir / "owner.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_owner(cluster_dir: Path, *, keep: bool) -> None:
-    cluster_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (cluster_dir / "owner.json").write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "keep": keep,
-                "created": time.time(),
-            }
-        )
-    )
-
-
-def _kill_group(child: subprocess.Popen[str]) -> None:
-    """SIGKILL a tool's whole process group (it was started as a group leader) and reap it."""
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    child.wait()
-
-
-def _tail_lines(text: str, lines: int) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
