@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import kubernetes.client
+import urllib3
 from urllib3 import HTTPHeaderDict
 
 from pytest_kaudit.backends.base import ClusterHandle, Credentials
@@ -86,10 +87,55 @@ def _tag_requests(api_client: kubernetes.client.ApiClient, ids: AuditIds, creds:
     setattr(rest, "request", request)  # noqa: B010 - shadow the bound method on this instance
 
 
+class _KeptPools(urllib3.PoolManager):
+    """Connections kept open across clients: a client's ``close`` (``clear``) leaves them."""
+
+    def clear(self) -> None:
+        """Kept: the :class:`Connections` that made this closes it."""
+
+    def close_connections(self) -> None:
+        super().clear()
+
+
+class Connections:
+    """Open HTTPS connections to one cluster, shared by every client with the same TLS set-up.
+
+    Each test has clients of its own (its Audit-IDs, its user agent), but they send through
+    connections the cluster's earlier tests opened, so a test's first request costs what any
+    later one does: no new TLS context, no new handshake. Closed when the cluster stops.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[tuple[str, str], ...], _KeptPools] = {}
+        self._lock = threading.Lock()
+
+    def adopt(self, api_client: kubernetes.client.ApiClient) -> None:
+        """Send ``api_client``'s requests through the shared connections for its TLS set-up."""
+        rest = api_client.rest_client
+        own: urllib3.PoolManager = rest.pool_manager
+        if type(own) is not urllib3.PoolManager:  # a proxy's manager: left as it is
+            return
+        key = tuple(sorted((k, repr(v)) for k, v in own.connection_pool_kw.items()))
+        with self._lock:
+            if key not in self._pools:
+                self._pools[key] = _KeptPools(headers=own.headers, **own.connection_pool_kw)
+            rest.pool_manager = self._pools[key]
+
+    def close(self) -> None:
+        """Close every connection (the cluster is going away)."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close_connections()
+
+
 def make_client(handle: ClusterHandle, creds: Credentials, ids: AuditIds, *,
                 user_agent: str, impersonate: tuple[str, tuple[str, ...]] | None = None,
-                ) -> kubernetes.client.ApiClient:
-    """An ``ApiClient`` for ``handle`` authenticated by ``creds`` and tagging every request."""
+                connections: Connections | None = None) -> kubernetes.client.ApiClient:
+    """An ``ApiClient`` for ``handle`` authenticated by ``creds`` and tagging every request.
+
+    With ``connections``, it sends through the cluster's shared connections.
+    """
     cfg = kubernetes.client.Configuration()
     cfg.host = handle.server
     if handle.ca_file is not None:
@@ -103,4 +149,6 @@ def make_client(handle: ClusterHandle, creds: Credentials, ids: AuditIds, *,
     client = kubernetes.client.ApiClient(cfg)
     client.user_agent = user_agent
     _tag_requests(client, ids, creds, impersonate=impersonate)
+    if connections is not None:
+        connections.adopt(client)
     return client

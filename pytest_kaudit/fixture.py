@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import ssl
 import time
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import kubernetes.client
+import urllib3
 
 from pytest_kaudit import actions
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, Credentials
-from pytest_kaudit.client import AuditIds, SentRequest, make_client
+from pytest_kaudit.client import AuditIds, Connections, SentRequest, make_client
 from pytest_kaudit.errors import KauditError
 from pytest_kaudit.events.attributes import attributes_from_event, attributes_from_fields
 from pytest_kaudit.events.log import AuditLog
@@ -41,8 +40,11 @@ class KAudit:
     """
 
     def __init__(self, handle: ClusterHandle, *, policy: Policy | None, test_name: str,
-                 timeout: float, housekeeping: Housekeeping | None = None) -> None:
+                 timeout: float, housekeeping: Housekeeping | None = None,
+                 connections: Connections | None = None) -> None:
         self.handle = handle
+        #: The cluster's open connections, shared with the tests before and after this one.
+        self._connections = connections
         #: The plugin's own requests (namespaces), kept out of this test's events; shared by
         #: every test on the cluster when the session passes one in.
         self.housekeeping = housekeeping or Housekeeping(handle, timeout=handle.spec.timeout)
@@ -57,6 +59,7 @@ class KAudit:
         self._log = AuditLog.tail(handle.log_source, mixed=handle.log_is_mixed)
         self._events: list[AuditEvent] = []
         self._clients: list[kubernetes.client.ApiClient] = []
+        self._barrier_api: tuple[Credentials, kubernetes.client.ApiClient] | None = None
         self._started = time.time()
 
     # -- clients ---------------------------------------------------------------------------
@@ -81,7 +84,7 @@ class KAudit:
     def _new_client(self, creds: Credentials,
                     impersonate: tuple[str, tuple[str, ...]] | None) -> kubernetes.client.ApiClient:
         api = make_client(self.handle, creds, self.ids, user_agent=self._user_agent,
-                          impersonate=impersonate)
+                          impersonate=impersonate, connections=self._connections)
         self._clients.append(api)
         return api
 
@@ -248,19 +251,17 @@ class KAudit:
         """
         creds, path = self._barrier_request()
         audit_id = self._barrier_ids.next_id()
-        ctx = ssl.create_default_context(
-            cafile=str(self.handle.ca_file) if self.handle.ca_file else None)
-        if self.handle.insecure_skip_tls_verify:  # the user's kubeconfig asked for it
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if creds.cert_file is not None:
-            ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
         headers = {"Audit-ID": audit_id, "User-Agent": self._user_agent}
         if creds.token:
             headers["Authorization"] = f"Bearer {creds.token}"
-        req = urllib.request.Request(self.handle.server + path, headers=headers)
-        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
-            resp.read()
+        # through the pool manager of a client for these credentials (its TLS set-up, the
+        # cluster's shared connections), not its API methods: nothing is recorded as sent
+        connection = self._barrier_client(creds).rest_client.pool_manager
+        resp = connection.request("GET", self.handle.server + path, headers=headers,
+                                  timeout=urllib3.Timeout(total=timeout), retries=False)
+        if resp.status >= 400:
+            raise KauditError(f"the barrier request {audit_id} (GET {path} as {creds.user}) "
+                              f"was answered {resp.status} {resp.reason}")
         deadline = time.monotonic() + timeout
         while True:
             self._read()
@@ -273,6 +274,14 @@ class KAudit:
                     "absence cannot be proven. Is the log path right and auditing enabled?"
                 )
             time.sleep(0.01)
+
+    def _barrier_client(self, creds: Credentials) -> kubernetes.client.ApiClient:
+        if self._barrier_api is None or self._barrier_api[0] != creds:
+            api = make_client(self.handle, creds, self._barrier_ids, user_agent=self._user_agent,
+                              connections=self._connections)
+            self._clients.append(api)
+            self._barrier_api = (creds, api)
+        return self._barrier_api[1]
 
     def _barrier_request(self) -> tuple[Credentials, str]:
         # GET /version is short-running: it can only ever log RequestReceived and ResponseComplete.

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from pytest_kaudit.backends._probe import service_account_admits_pods
 from pytest_kaudit.backends.base import ClusterHandle
-from pytest_kaudit.client import AuditIds, make_client
+from pytest_kaudit.client import AuditIds, Connections, make_client
 from pytest_kaudit.errors import KauditError
 
 #: Audit-ID prefix of every housekeeping request (see :meth:`Housekeeping.owns`).
@@ -27,8 +27,10 @@ _POLL_INTERVAL = 0.1
 class Housekeeping:
     """Readies namespaces on one cluster, as admin, under the housekeeping Audit-ID prefix."""
 
-    def __init__(self, handle: ClusterHandle, *, timeout: float) -> None:
+    def __init__(self, handle: ClusterHandle, *, timeout: float,
+                 connections: Connections | None = None) -> None:
         self.handle = handle
+        self._connections = connections
         self.timeout = timeout
         self.ids = AuditIds(f"{PREFIX}{uuid.uuid4().hex[:8]}")
         self._ready: set[str] = set()
@@ -44,7 +46,8 @@ class Housekeeping:
         """The housekeeping client (admin), created on first use."""
         if self._api is None:
             self._api = make_client(self.handle, self.handle.admin, self.ids,
-                                    user_agent="pytest-kaudit housekeeping")
+                                    user_agent="pytest-kaudit housekeeping",
+                                    connections=self._connections)
         return self._api
 
     def ensure_namespace(self, name: str) -> None:

@@ -174,7 +174,8 @@ class KauditPlugin:
 
         kaudit = KAudit(handle, policy=self.policies.in_force(handle, spec.policy),
                         test_name=request.node.nodeid, timeout=self.cfg.timeout,
-                        housekeeping=self.pool.housekeeping(handle))
+                        housekeeping=self.pool.housekeeping(handle),
+                        connections=self.pool.connections(handle))
         request.node.stash[KAUDIT_KEY] = kaudit
         try:
             yield kaudit

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from pytest_kaudit.backends.base import Backend, ClusterHandle, ClusterSpec
 from pytest_kaudit.errors import BackendError
 
-if TYPE_CHECKING:  # it needs the kubernetes client: imported once a test uses a cluster
+if TYPE_CHECKING:  # they need the kubernetes client: imported once a test uses a cluster
+    from pytest_kaudit.client import Connections
     from pytest_kaudit.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class ClusterPool:
         self._handles: OrderedDict[str, ClusterHandle] = OrderedDict()
         self._failed: dict[str, str] = {}  # spec key -> why its boot failed
         self._housekeeping: dict[str, Housekeeping] = {}  # cluster name -> its housekeeping
+        self._connections: dict[str, Connections] = {}  # cluster name -> its open connections
         self.boots: list[tuple[str, float]] = []  # (cluster name, seconds)
 
     def acquire(self, spec: ClusterSpec) -> ClusterHandle:
@@ -64,9 +66,7 @@ class ClusterPool:
         and the failure is remembered for ``spec`` as a failed boot would be.
         """
         _, old = self._handles.popitem(last=False)
-        stale = self._housekeeping.pop(old.name, None)  # it knew the old handle
-        if stale is not None:
-            stale.close()
+        self._release(old)  # they knew the old handle
         try:
             new = self.backend.reconfigure(old, spec)
         except BaseException as exc:
@@ -83,8 +83,29 @@ class ClusterPool:
         if handle.name not in self._housekeeping:
             from pytest_kaudit.housekeeping import Housekeeping
 
-            self._housekeeping[handle.name] = Housekeeping(handle, timeout=handle.spec.timeout)
+            self._housekeeping[handle.name] = Housekeeping(
+                handle, timeout=handle.spec.timeout, connections=self.connections(handle))
         return self._housekeeping[handle.name]
+
+    def connections(self, handle: ClusterHandle) -> Connections:
+        """The open connections to ``handle``'s cluster, shared by its tests' clients."""
+        if handle.name not in self._connections:
+            from pytest_kaudit.client import Connections
+
+            self._connections[handle.name] = Connections()
+        return self._connections[handle.name]
+
+    def _release(self, handle: ClusterHandle) -> None:
+        """Close the plugin's client and the connections to ``handle``'s cluster."""
+        housekeeping = self._housekeeping.pop(handle.name, None)
+        connections = self._connections.pop(handle.name, None)
+        try:
+            if housekeeping is not None:
+                housekeeping.close()
+            if connections is not None:
+                connections.close()
+        except Exception:  # never let a client's close keep the cluster running
+            log.exception("closing the clients of %s", handle.name)
 
     def _check_alive(self, key: str, handle: ClusterHandle) -> None:
         if self.backend.is_alive(handle):
@@ -98,12 +119,7 @@ class ClusterPool:
         )
 
     def _stop(self, handle: ClusterHandle) -> None:
-        housekeeping = self._housekeeping.pop(handle.name, None)
-        try:
-            if housekeeping is not None:
-                housekeeping.close()
-        except Exception:  # never let a client's close keep the cluster running
-            log.exception("closing the housekeeping client of %s", handle.name)
+        self._release(handle)
         try:
             self.backend.stop(handle)
         except Exception:
