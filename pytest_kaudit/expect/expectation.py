@@ -23,6 +23,7 @@ from pytest_kaudit.expect.report import (
     failure_message,
     stage_list,
 )
+from pytest_kaudit.policy.bodies import request_body_logged, response_body_logged
 from pytest_kaudit.policy.model import Decision, Level, Stage
 from pytest_kaudit.policy.stages import stages_for
 
@@ -246,19 +247,13 @@ class Expectation:
         has_req = any(e.has_request_object for e in req.events)
         has_resp = any(e.has_response_object for e in req.events)
         lvl = final.level
+        attrs, status = final.attributes, final.response_code
         if request_object is None:
-            sent_body = self._window.request_had_body(req.audit_id)
-            denied = final.response_code == 401 or final.decision == "forbid"
-            if lvl < Level.REQUEST:
-                request_object = False
-            elif sent_body and not denied and final.stage != Stage.REQUEST_RECEIVED:
-                request_object = True
+            request_object = request_body_logged(
+                lvl, attrs, req.stages, sends_body=self._window.request_had_body(req.audit_id),
+                status=status)
         if response_object is None:
-            if lvl < Level.REQUEST_RESPONSE:
-                response_object = False
-            elif (final.stage == Stage.RESPONSE_COMPLETE and final.is_resource_request
-                  and not final.attributes.streams_response):
-                response_object = True
+            response_object = response_body_logged(lvl, attrs, req.stages, status=status)
         for name, want, has in (("request", request_object, has_req),
                                 ("response", response_object, has_resp)):
             if want is True and not has:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pytest_kaudit.events.model import AuditEvent
 from pytest_kaudit.expect.report import describe_event, stage_list
 from pytest_kaudit.policy import Level, Policy, RequestAttributes, Stage
+from pytest_kaudit.policy.bodies import request_body_logged, response_body_logged
 from pytest_kaudit.policy.stages import stages_for
 
 
@@ -59,11 +60,6 @@ def observe(events: Sequence[AuditEvent]) -> Logged:
     )
 
 
-#: Subresource creates whose body kube-apiserver 1.20 cannot encode for the log (the object's
-#: group differs from the resource's), so no requestObject appears even at Request level.
-UNLOGGED_REQUEST_BODIES = frozenset({("", "serviceaccounts", "token")})
-
-
 def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
             status: int | None = None, authorized: bool | None = None,
             impersonated_user: str | None = None) -> Logged:
@@ -76,25 +72,9 @@ def predict(policy: Policy, attrs: RequestAttributes, *, sends_body: bool,
     decision = policy.evaluate_attributes(attrs)
     stages = stages_for(attrs, decision)
     level = decision.level
-    if status is not None:
-        authorized = status not in (401, 403)
-    body_stage = bool(stages - {Stage.REQUEST_RECEIVED})  # bodies are set after RequestReceived
-    request_body: bool | None = False
-    if level >= Level.REQUEST and sends_body and body_stage and attrs.user is not None:
-        key = (attrs.api_group, attrs.resource, attrs.subresource)
-        if key in UNLOGGED_REQUEST_BODIES or status == 400:  # 400: decoded or not, can't tell
-            request_body = None
-        else:
-            request_body = False if status == 415 else authorized  # 415: not decodable
-    response_body: bool | None = False
-    if (level == Level.REQUEST_RESPONSE and attrs.is_resource_request
-            and attrs.user is not None and Stage.RESPONSE_COMPLETE in stages):
-        if status is not None and status >= 400:
-            response_body = True  # an error answer is a Status object, streaming or not
-        elif attrs.streams_response:
-            response_body = False if status is not None else None
-        else:
-            response_body = True
+    request_body = request_body_logged(level, attrs, stages, sends_body=sends_body,
+                                       status=status, authorized=authorized)
+    response_body = response_body_logged(level, attrs, stages, status=status)
     recorded = impersonated_user if stages - {Stage.REQUEST_RECEIVED} else None
     return Logged(level=level if stages else Level.NONE, stages=stages,
                   request_body=request_body, response_body=response_body,
