@@ -168,3 +168,35 @@ def test_marker_errors_surface_at_collection_without_booting(pytester: pytest.Py
     result.stdout.fnmatch_lines(["*audit policy file not found: *missing.yaml*",
                                  "*@pytest.mark.kaudit got unknown argument(s) [[]'polcy'[]]*"])
     result.stdout.no_fnmatch_line("*kube-apiserver not found*")
+
+
+@pytest.mark.parametrize("source", ["defaults", "ini", "cli"])
+def test_every_setting_has_its_declared_type(pytester: pytest.Pytester, source: str) -> None:
+    """The resolved config is typed to its fields, whichever front end gave each value."""
+    pytester.makepyfile("""
+        import dataclasses, types, typing
+        from pytest_kaudit.options import OPTIONS, KauditConfig
+
+        def test_types(request):
+            cfg = request.config.pluginmanager.get_plugin("kaudit-plugin").cfg
+            assert isinstance(cfg, KauditConfig)
+            hints = typing.get_type_hints(KauditConfig)
+            assert [o.name for o in OPTIONS] == [
+                f.name for f in dataclasses.fields(KauditConfig) if f.metadata]
+            for opt in OPTIONS:
+                value, hint = getattr(cfg, opt.name), hints[opt.name]
+                allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+                allowed = tuple(typing.get_origin(a) or a for a in allowed)
+                assert isinstance(value, allowed), (opt.name, value, hint)
+                if typing.get_origin(hint) is tuple:
+                    assert all(isinstance(v, str) for v in value), (opt.name, value)
+    """)
+    values = {"timeout": "2.5", "max_clusters": "4", "lenient": "true", "fail_under": "50",
+              "apiserver_flag": "audit-log-maxage=30", "warm_idle": "3"}
+    args: list[str] = []
+    if source == "ini":
+        pytester.makeini("[pytest]\n" + "".join(f"kaudit_{k} = {v}\n" for k, v in values.items()))
+    elif source == "cli":
+        args = [f"--kaudit-{k.replace('_', '-')}" + ("" if k == "lenient" else f"={v}")
+                for k, v in values.items()]
+    pytester.runpytest(*args).assert_outcomes(passed=1)
