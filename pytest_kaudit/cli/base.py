@@ -7,19 +7,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pytest_kaudit.policy.model import LEVEL_RANK as LEVEL_RANK  # the commands' level order
-from pytest_kaudit.policy.model import STAGE_NAMES
-
 if TYPE_CHECKING:
     from pytest_kaudit.policy import Policy
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
-
-#: Audit stages in the order an event passes through them.
-STAGE_ORDER = STAGE_NAMES
-
 
 def enum_text(x: Any) -> str:
     """The string value of a Level/Stage enum member (or of a plain string)."""

@@ -18,14 +18,13 @@ from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import (
     EXIT_FINDINGS,
     EXIT_OK,
-    LEVEL_RANK,
-    STAGE_ORDER,
     Streams,
     add_format_option,
     add_policy_options,
     enum_text,
     load_policy,
 )
+from pytest_kaudit.policy.model import LEVEL_RANK
 from pytest_kaudit.policy.space import (
     SENSITIVE,
     Dimension,
@@ -61,14 +60,10 @@ class Outcome:
 
 
 def _outcomes(policy: Policy) -> Callable[[int | None], Outcome]:
-    policy_omit = {enum_text(s) for s in policy.omit_stages}
-
     def outcome(index: int | None) -> Outcome:
-        if index is None:
-            return Outcome("None", tuple(s for s in STAGE_ORDER if s in policy_omit), None)
-        rule = policy.rules[index]
-        omit = policy_omit | {enum_text(s) for s in rule.omit_stages}
-        return Outcome(enum_text(rule.level), tuple(s for s in STAGE_ORDER if s in omit), index)
+        decision = policy.decision_of_rule(index)
+        omitted = tuple(s.value for s in sorted(decision.omit_stages, key=lambda s: s.rank))
+        return Outcome(enum_text(decision.level), omitted, index)
 
     return outcome
 

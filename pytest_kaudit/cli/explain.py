@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pytest_kaudit.cli import Command
 from pytest_kaudit.cli.base import (
     EXIT_OK,
-    STAGE_ORDER,
     CliError,
     Streams,
     add_format_option,
@@ -29,6 +28,7 @@ from pytest_kaudit.cli.base import (
     load_policy,
 )
 from pytest_kaudit.policy import matching
+from pytest_kaudit.policy.model import STAGE_NAMES
 from pytest_kaudit.policy.stages import stages_for
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def explain_one(policy: Policy, request: ParsedRequest) -> dict[str, Any]:
         ],
         "level": enum_text(decision.level),
         "omitted_stages": [
-            s for s in STAGE_ORDER if s in {enum_text(x) for x in decision.omit_stages}
+            s for s in STAGE_NAMES if s in {enum_text(x) for x in decision.omit_stages}
         ],
         "emitted_stages": emitted_stages(attrs, decision),
         "not_matched": why_not,

@@ -110,6 +110,10 @@ class CompiledPolicy:
         self._resource_cache: dict[tuple[str, str, str], tuple[_Candidate, ...]] = {}
         self._path_cache: dict[str, tuple[_Candidate, ...]] = {}
 
+    def decision_of_rule(self, index: int | None) -> Decision:
+        """The decision of rule ``index`` (``None``: the policy's default, level None)."""
+        return self._default if index is None else self._decisions[index]
+
     @staticmethod
     def _selectors(rule: PolicyRule) -> tuple[frozenset[str] | None, ...]:
         return (

@@ -383,6 +383,11 @@ class Policy:
         """Decide for prepared attributes (``user=None`` means unauthenticated)."""
         return self.compiled.decide(attrs)
 
+    def decision_of_rule(self, index: int | None) -> Decision:
+        """The decision a request gets when rule ``index`` is the first to match it
+        (``None``: no rule matches): the rule's level, its and the policy's omitted stages."""
+        return self.compiled.decision_of_rule(index)
+
     def lint(
         self,
         *,
