@@ -1,6 +1,7 @@
 """The ``kind`` backend: a kind cluster whose kube-apiserver runs the test's audit policy.
 
-Modules by job: :mod:`.tools` (the kind CLI and its version), :mod:`.schema` (reading a
+Modules by job: :mod:`.tools` (the kind CLI and its version), :mod:`.engine` (the
+container engine CLI kind drives), :mod:`.schema` (reading a
 user's kind config), :mod:`.kubeadm` (which kubeadm patches kind applies), :mod:`.config`
 (the generated cluster config), :mod:`.preflight` (checks that it audits as asked, before
 and after the boot), :mod:`.backend` (the lifecycle),

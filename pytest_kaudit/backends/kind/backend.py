@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kaudit.backends._clientcert import CertMinter
-from pytest_kaudit.backends._docker import check_engine, exec_in, find_container_cli, read_file_in
 from pytest_kaudit.backends._guard import Guard
 from pytest_kaudit.backends._http import wait_for
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
@@ -52,6 +51,12 @@ from pytest_kaudit.backends.kind.diagnostics import (
     diagnose_log,
     flags_from_manifest,
     tail_lines,
+)
+from pytest_kaudit.backends.kind.engine import (
+    check_engine,
+    exec_in,
+    find_container_cli,
+    read_file_in,
 )
 from pytest_kaudit.backends.kind.preflight import check_running_flags, checked_config
 from pytest_kaudit.backends.kind.schema import KindConfigError, load_kind_config

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from pytest_kaudit.backends._docker import exec_in
 from pytest_kaudit.backends.kind import config as kc
+from pytest_kaudit.backends.kind.engine import exec_in
 from pytest_kaudit.backends.kind.tools import run_tool
 from pytest_kaudit.errors import BackendError
 
