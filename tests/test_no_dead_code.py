@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,21 +22,8 @@ else:  # vulture itself depends on tomli there
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pytest_kaudit"
 
-#: Unused code in modules that were being restructured when this check was written; each name
-#: goes from this list when its module settles (the check then holds for it too).
-PENDING = frozenset({
-    "created", "render_k3s_config", "render_kind_config", "node_images", "_warm_key",
-    "apiserver_flag", "decode_line",
-})
-#: Redundant handlers in those modules, as (module, caught class, class that already covers it).
-PENDING_HANDLERS = frozenset({
-    ("pytest_kaudit.backends._kubeconfig_read", "binascii.Error", "ValueError"),
-    ("pytest_kaudit.backends.local.executors", "urllib.error.URLError", "OSError"),
-    ("pytest_kaudit.backends.local.warm", "urllib.error.URLError", "OSError"),
-})
 
 _TRY = (ast.Try, getattr(ast, "TryStar", ast.Try))  # try/except* from Python 3.11
-_FINDING = re.compile(r"^(?P<where>\S+:\d+): unused \w+ '(?P<name>[^']+)'")
 
 
 def _vulture(*paths: str) -> subprocess.CompletedProcess[str]:
@@ -49,9 +35,7 @@ def _vulture(*paths: str) -> subprocess.CompletedProcess[str]:
 def test_vulture_finds_no_unused_code() -> None:
     run = _vulture()
     assert run.returncode in (0, 3), run.stderr  # 3: it found something
-    found = [line for line in run.stdout.splitlines()
-             if not ((m := _FINDING.match(line)) and m["name"] in PENDING)]
-    assert found == []
+    assert run.stdout.splitlines() == []
 
 
 def test_vulture_would_report_an_unused_function(tmp_path: Path) -> None:
@@ -125,8 +109,7 @@ def redundant_handlers(module: str, source: str) -> list[tuple[int, str, str]]:
 def test_no_except_handler_is_redundant() -> None:
     found = [f"{path.relative_to(ROOT)}:{line}: {name} is caught by {cover}"
              for module, path in _modules()
-             for line, name, cover in redundant_handlers(module, path.read_text())
-             if (module, name, cover) not in PENDING_HANDLERS]
+             for line, name, cover in redundant_handlers(module, path.read_text())]
     assert found == []
 
 

@@ -15,7 +15,6 @@ entry. A user authenticated by an exec plugin or auth provider is resolved with 
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import os
 from collections.abc import Sequence
@@ -127,7 +126,7 @@ def _material(entry: _Entry, data_key: str, file_key: str, what: str) -> bytes |
         try:
             text = "".join(str(section[data_key]).split())  # line breaks are allowed
             return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
             raise BackendError(
                 f"kubeconfig {path}: {what} {data_key} is not valid base64: {exc}"
             ) from None

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import socket
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ class Owner:
     pid: int
     host: str
     keep: bool = False
-    created: float = 0.0
 
     @property
     def alive(self) -> bool:
@@ -49,7 +47,7 @@ class Owner:
 def claim(directory: Path, *, keep: bool = False) -> Owner:
     """Record this process as the owner of ``directory`` (created 0700 if missing)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    owner = Owner(os.getpid(), socket.gethostname(), keep, time.time())
+    owner = Owner(os.getpid(), socket.gethostname(), keep)
     tmp = directory / f".{OWNER_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(owner)))
     tmp.replace(directory / OWNER_FILE)  # a reader never sees half a record
@@ -64,7 +62,6 @@ def owner_of(directory: Path) -> Owner | None:
             pid=int(data.get("pid", 0)),
             host=str(data.get("host", "")),
             keep=bool(data.get("keep", False)),
-            created=float(data.get("created", 0.0)),
         )
     except (OSError, ValueError, TypeError, AttributeError):
         return None

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pytest_kaudit.backends import _owned
 from pytest_kaudit.backends._clientcert import CertMinter
 from pytest_kaudit.backends._kubeconfig_read import credentials_from_kubeconfig
@@ -332,8 +330,3 @@ def _stop(container: Any) -> None:
     except Exception:
         log.debug("stopping k3s container", exc_info=True)
 
-
-def render_k3s_config(spec: ClusterSpec) -> str:
-    """The same flags as a k3s ``config.yaml`` (for users running k3s themselves)."""
-    args = [f"{k}={v}" for k, v in apiserver_args(spec).items()]
-    return str(yaml.safe_dump({"kube-apiserver-arg": args}, sort_keys=False))

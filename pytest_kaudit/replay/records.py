@@ -139,16 +139,6 @@ _ANY = msgspec.json.Decoder()
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
-def decode_line(line: bytes) -> EventRecord[ObjectRefRecord] | str:
-    """Decode one line into a checked record, or return why it was rejected.
-
-    The engine's per-line loop does the same with the decoder that fits its policy.
-    """
-    try:
-        return decode_record(line)
-    except msgspec.DecodeError as exc:
-        return rejection(line, exc)
-
 
 def rejection(line: bytes, error: msgspec.DecodeError) -> str:
     """Why ``line`` is not a usable event, naming the field; never quotes a body or name.

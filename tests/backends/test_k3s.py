@@ -18,7 +18,6 @@ from pytest_kaudit.backends.k3s import (
     K3sBackend,
     k3s_command,
     k3s_volumes,
-    render_k3s_config,
 )
 from pytest_kaudit.errors import BackendError, BootError, PolicyError
 from pytest_kaudit.policy import Policy
@@ -68,7 +67,6 @@ def test_command_passes_audit_flags_as_kube_apiserver_args() -> None:
         "--kube-apiserver-arg=audit-log-maxbackup=1",
     ]
     assert "audit-policy-file" not in " ".join(k3s_command(ClusterSpec(policy=None), "h"))
-    assert "- audit-log-maxbackup=1" in render_k3s_config(spec)
 
 
 def test_volumes_mount_policy_read_only_and_log_read_write(tmp_path: Path) -> None:

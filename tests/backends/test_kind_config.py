@@ -183,8 +183,10 @@ def test_base_config_conflicts_are_refused(base: dict[str, Any], message: str) -
         build(base=base)
 
 
-def test_render_kind_config_round_trips_and_passes_the_strict_decoder(tmp_path: Path) -> None:
-    text = kc.render_kind_config(SPEC, host_dir=tmp_path, node_image=IMAGES["1.34"])
+def test_kind_config_round_trips_and_passes_the_strict_decoder(tmp_path: Path) -> None:
+    text = kc.dump_kind_config(kc.build_kind_config(
+        name=kc.default_cluster_name(SPEC), flags=SPEC.flags, dirs=kc.host_dirs(tmp_path),
+        node_image=IMAGES["1.34"], audit=True))
     config = model.decode_kind_config(text)  # kind's strict decoding accepts it
     assert config["nodes"][0]["extraMounts"][0]["hostPath"] == str(tmp_path / "policy")
     assert config["name"].startswith(kc.CLUSTER_PREFIX)

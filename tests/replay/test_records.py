@@ -7,12 +7,22 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from pytest_kaudit.events.attributes import attributes_from_event
-from pytest_kaudit.replay.records import EventRecord, decode_line
+from pytest_kaudit.replay.records import EventRecord, ObjectRefRecord, decode_record, rejection
 
 HERE = Path(__file__).parent
+
+
+def decode_line(line: bytes) -> EventRecord[ObjectRefRecord] | str:
+    """The record of ``line``, or the reason the engine gives for rejecting it."""
+    try:
+        return decode_record(line)
+    except msgspec.DecodeError as exc:
+        return rejection(line, exc)
+
 CLI_DATA = HERE.parent / "cli" / "data"
 
 

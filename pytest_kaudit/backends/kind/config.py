@@ -347,31 +347,6 @@ def check_cluster_name(name: str) -> None:
         raise ValueError(f"kind cluster name {name!r} must match ^[a-z0-9.-]+$")
 
 
-def render_kind_config(
-    spec: ClusterSpec,
-    *,
-    host_dir: Path,
-    name: str | None = None,
-    node_image: str | None = None,
-    base_config: Mapping[str, Any] | None = None,
-) -> str:
-    """The kind config YAML the kind backend would use for ``spec``, for users to inspect or reuse.
-
-    ``host_dir`` is where the policy (``host_dir/policy/policy.yaml``) and log
-    (``host_dir/log/audit.log``) live on the host; write the policy there with
-    :func:`render_policy` before running ``kind create cluster --config``.
-    """
-    dirs = host_dirs(host_dir)
-    config = build_kind_config(
-        name=name or default_cluster_name(spec),
-        flags=spec.flags,
-        dirs=dirs,
-        node_image=node_image,
-        base_config=base_config,
-        audit=spec.policy is not None,
-    )
-    return dump_kind_config(config)
-
 
 def host_dirs(root: Path) -> HostDirs:
     """The policy and log directories under one cluster directory (absolute paths)."""

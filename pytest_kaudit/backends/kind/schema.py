@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -305,8 +304,3 @@ def _describe(node: yaml.Node) -> str:
         return "a list"
     return repr(node.value)
 
-
-def node_images(config: Mapping[str, Any]) -> list[tuple[int, str | None]]:
-    """(index, image) of every node; a config without nodes has one control-plane node."""
-    nodes = config.get("nodes") or [{}]
-    return [(i, n.get("image") if isinstance(n, Mapping) else None) for i, n in enumerate(nodes)]

@@ -266,7 +266,6 @@ class LocalBackend(Backend):
         #: What the warm plane did for this run, for the terminal summary.
         self.notes: list[str] = []
         self._warm: WarmPlane | None = None
-        self._warm_key: str | None = None
         self._running: dict[str, _Running] = {}
         self._early: dict[str, _Early] = {}
         self._closed = threading.Event()  # set once stop_all has run: prestart threads end
@@ -435,7 +434,7 @@ class LocalBackend(Backend):
                               "configuration; this run boots a cluster of its own")
             return None
         handle, note = attached
-        self._warm, self._warm_key = plane, spec.key
+        self._warm = plane
         seconds = time.monotonic() - started
         handle.boot_seconds = seconds
         handle.details["warm plane note"] = note
@@ -477,7 +476,7 @@ class LocalBackend(Backend):
     def _release_warm(self) -> None:
         if self._warm is not None:
             self._warm.release()
-            self._warm = self._warm_key = None
+            self._warm = None
 
     def stop_all(self) -> None:
         """Stop every cluster this backend started (session end, interrupted runs)."""
