@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import kubernetes.client.api.core_v1_api  # noqa: F401 - see below
+import kubernetes.client.api.rbac_authorization_v1_api  # noqa: F401
 import pytest
 
+import pytest_kaudit.fixture  # noqa: F401
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries, find_binaries
 from pytest_kaudit.errors import BinaryNotFound
+
+# The plugin imports the kubernetes client only once a test uses a cluster. pytester's
+# in-process runs unload every module first imported inside them; a client whose models were
+# unloaded that way while its package kept them then refuses its own objects (a V1Pod's
+# metadata "should be an instance of V1ObjectMeta"). So this suite loads the fixture's object
+# and the API classes it calls, with the models they use, before any pytester run.
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "fixtures" / "policies"
