@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from pytest_kaudit.backends.base import Backend
+from pytest_kaudit.errors import OptionError
 from pytest_kaudit.options import KauditConfig
 
 
 def make_backend(cfg: KauditConfig) -> Backend:
-    """Instantiate the configured backend (imported lazily: each has its own dependencies)."""
+    """Instantiate the configured backend (imported lazily: each has its own dependencies).
+
+    Raises:
+        OptionError: the options name no usable backend (the plugin shows a usage error).
+    """
     name = cfg.backend
     if name == "local":
         from pytest_kaudit.backends.local import LocalBackend
@@ -38,9 +41,9 @@ def make_backend(cfg: KauditConfig) -> Backend:
         from pytest_kaudit.backends.existing import ExistingBackend
 
         if not cfg.kubeconfig and not os.environ.get("KUBECONFIG"):
-            raise pytest.UsageError("--kaudit-backend=existing needs --kaudit-kubeconfig "
+            raise OptionError("--kaudit-backend=existing needs --kaudit-kubeconfig "
                                     "(or KUBECONFIG) and --kaudit-log-path or --kaudit-log-command")
         return ExistingBackend(kubeconfig=cfg.kubeconfig or os.environ["KUBECONFIG"],
                                context=cfg.context, log_path=cfg.log_path,
                                log_command=cfg.log_command)
-    raise pytest.UsageError(f"unknown backend {name!r}")
+    raise OptionError(f"unknown backend {name!r}")

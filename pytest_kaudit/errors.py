@@ -13,6 +13,10 @@ class KauditError(Exception):
     """Base class of pytest-kaudit's own errors."""
 
 
+class OptionError(KauditError):
+    """Options that do not make a usable configuration: pytest reports it as a usage error."""
+
+
 class PolicyError(KauditError, ValueError):
     """A policy (or apiserver flag set) that kube-apiserver would reject, or that we refuse.
 

@@ -19,7 +19,7 @@ import pytest
 from pytest_kaudit.backend_choice import make_backend
 from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.config import KauditConfig, add_options, get_config
-from pytest_kaudit.errors import KauditError, PolicyMismatchWarning
+from pytest_kaudit.errors import KauditError, OptionError, PolicyMismatchWarning
 from pytest_kaudit.policy_cache import PolicyCache
 from pytest_kaudit.pool import ClusterPool
 from pytest_kaudit.spec import SPEC_ERROR_KEY, SPEC_KEY, presolve_specs, resolve_spec
@@ -70,7 +70,11 @@ class KauditPlugin:
     def pool(self) -> ClusterPool:
         """The cluster pool, created (and its backend checked) on first use."""
         if self._pool is None:
-            self._pool = ClusterPool(make_backend(self.cfg), max_clusters=self.cfg.max_clusters)
+            try:
+                backend = make_backend(self.cfg)
+            except OptionError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            self._pool = ClusterPool(backend, max_clusters=self.cfg.max_clusters)
         return self._pool
 
     def _install_sigterm(self) -> None:

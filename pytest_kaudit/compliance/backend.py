@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kaudit.backends.base import Backend
-from pytest_kaudit.errors import KauditError
+from pytest_kaudit.errors import KauditError, OptionError
 
 
 def make_check_backend(given: Mapping[str, Any]) -> Backend:
@@ -21,15 +21,13 @@ def make_check_backend(given: Mapping[str, Any]) -> Backend:
     Raises:
         KauditError: the options do not make a usable backend (named as plain ``--options``).
     """
-    import pytest
-
     from pytest_kaudit.backend_choice import make_backend
     from pytest_kaudit.options import KauditConfig
 
     cfg = KauditConfig(rootdir=Path.cwd(), **{k: v for k, v in given.items() if v is not None})
     try:
         return make_backend(cfg)
-    except pytest.UsageError as exc:
+    except OptionError as exc:
         # the plugin's words name its --kaudit-* options; here they are plain --options
         raise KauditError(f"--backend {cfg.backend}: "
                           + str(exc).replace("--kaudit-", "--")) from None
