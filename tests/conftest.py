@@ -24,6 +24,15 @@ POLICIES = ROOT / "fixtures" / "policies"
 EXAMPLES = ROOT / "examples"
 
 
+def ctrl_c_interrupts() -> None:
+    """``preexec_fn`` for a child a test sends SIGINT: a shell's background job (``cmd &``)
+    starts with SIGINT ignored, and Python then never raises KeyboardInterrupt; the child
+    gets the default action back, as in a terminal."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="session")
 def control_plane_binaries() -> ControlPlaneBinaries:
     """The real etcd + kube-apiserver. CI (KAUDIT_REQUIRE_BINARIES=1) fails without them.

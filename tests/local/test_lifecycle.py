@@ -22,7 +22,7 @@ from pytest_kaudit.backends.local import LocalBackend
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.errors import BootError, KauditError
 from pytest_kaudit.policy import Policy
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, ctrl_c_interrupts
 
 BRIEF = POLICIES / "brief.yaml"
 
@@ -96,7 +96,7 @@ def test_interrupted_run_leaves_nothing(control_plane_binaries: ControlPlaneBina
     (tmp_path / "test_hold.py").write_text(WAITER.format(policy=str(BRIEF), state=str(state)))
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                              "test_hold.py"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_interrupts)
     try:
         _wait_until(state.exists, 120, "the test to hold its cluster")
         info = json.loads(state.read_text())

@@ -21,7 +21,7 @@ import pytest
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.backends.local.warm import WarmPlane, cmdline
 from pytest_kaudit.cli import main as kaudit_main
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, ctrl_c_interrupts
 
 BRIEF = POLICIES / "brief.yaml"
 
@@ -279,7 +279,8 @@ def test_ctrl_c_during_a_policy_switch_leaves_the_plane_usable(
     pytester.makepyfile(test_interrupted=RECORDER.format(policy=str(other), out=str(out)))
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                              "--kaudit-reuse", "test_interrupted.py"], cwd=pytester.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ctrl_c_interrupts)
 
     def switching() -> bool:  # the old apiserver is gone: the switch is under way
         return not _alive(int(before["apiserver"])) or proc.poll() is not None

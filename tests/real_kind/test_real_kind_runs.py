@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.conftest import ctrl_c_interrupts
 from tests.real_kind.conftest import kind_containers
 
 POLICY = """\
@@ -126,6 +127,7 @@ def _interrupt_during_create(tmp_path: Path, image: str, sig: signal.Signals) ->
         cwd=tmp_path, env=dict(os.environ, OUT_DIR=str(out)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # the signal goes to pytest only, as a CI runner's would
+        preexec_fn=ctrl_c_interrupts,
     )
     try:
         deadline = time.monotonic() + 180

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -90,6 +91,9 @@ class PlaneState:
     apiserver_flags: dict[str, str] = field(default_factory=dict)
     version: tuple[int, int] = (0, 0)
     version_text: str = ""
+    #: Names this plane (one etcd's life): a watchdog serves the plane it was started for,
+    #: even when the directory is deleted and made anew under the same inode number.
+    plane_id: str = ""
 
     @property
     def etcd_url(self) -> str:
@@ -98,6 +102,16 @@ class PlaneState:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+
+def etcd_marker(directory: Path) -> str:
+    """The argument that tells a plane's etcd from any other: its data directory."""
+    return f"--data-dir={directory / 'etcd' / 'data'}"
+
+
+def apiserver_marker(directory: Path) -> str:
+    """The argument that tells a plane's kube-apiserver from any other: its policy file."""
+    return f"--audit-policy-file={directory / 'policy.json'}"
 
 
 def cmdline(pid: int) -> list[str]:
@@ -132,6 +146,16 @@ def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def _pids_with_argument(markers: tuple[str, ...]) -> list[int]:
+    """Processes (other than this one) with one of ``markers`` among their arguments."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            if any(marker in cmdline(int(entry.name))[1:] for marker in markers):
+                found.append(int(entry.name))
+    return found
 
 
 def _kill(pid: int, binary: Path, marker: str, children: dict[int, subprocess.Popen[bytes]],
@@ -194,10 +218,10 @@ class WarmPlane:
         return self.directory / "etcd" / "data"
 
     def _etcd_marker(self) -> str:
-        return f"--data-dir={self._etcd_data}"
+        return etcd_marker(self.directory)
 
     def _apiserver_marker(self) -> str:
-        return f"--audit-policy-file={self.policy_file}"
+        return apiserver_marker(self.directory)
 
     # -- locking ------------------------------------------------------------------------------
 
@@ -345,8 +369,8 @@ class WarmPlane:
                 _kill(state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker(),
                       self._children)
             if not is_ours(_watchdog_pid(self.directory), Path(sys.executable),
-                           str(self.directory)):
-                self._spawn_watchdog()
+                           state.plane_id):
+                self._spawn_watchdog(state.plane_id)
             state = self._start_apiserver(state, pki, spec, deadline, spawned)
             self._prove_policy(state, pki, spec)
         except BaseException:
@@ -370,6 +394,12 @@ class WarmPlane:
             _kill(state.apiserver_pid, _recorded(state, "kube-apiserver"),
                   self._apiserver_marker(), self._children)
             _kill(state.etcd_pid, _recorded(state, "etcd"), self._etcd_marker(), self._children)
+        # A plane whose state was deleted under it still runs with this directory's markers;
+        # under the exclusive lock no live plane can be using them, so such processes are
+        # orphans (the watchdog may not have read their pids before the state went).
+        for pid in _pids_with_argument((self._apiserver_marker(), self._etcd_marker())):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for entry in self.directory.iterdir():
             if entry.name in (_LOCK, _WATCHDOG_PID):
                 continue
@@ -417,7 +447,8 @@ class WarmPlane:
             log_tail = tail(self.directory / "etcd.log")
             raise BootError("etcd", "not ready in time", log_tail) from None
         return PlaneState(binaries=self._binaries_identity(), etcd_pid=child.pid,
-                          etcd_client_port=client, etcd_peer_port=peer, etcd_started=time.time())
+                          etcd_client_port=client, etcd_peer_port=peer, etcd_started=time.time(),
+                          plane_id=secrets.token_hex(8))
 
     def _start_apiserver(self, state: PlaneState, pki: ClusterPKI, spec: ClusterSpec,
                          deadline: float, spawned: list[int]) -> PlaneState:
@@ -496,9 +527,10 @@ class WarmPlane:
 
     # -- watchdog, status, down -----------------------------------------------------------------
 
-    def _spawn_watchdog(self) -> None:
+    def _spawn_watchdog(self, plane_id: str) -> None:
+        """A watchdog for this plane; one left from an earlier plane here stops by itself."""
         argv = [sys.executable, "-m", "pytest_kaudit.backends.local.warm", "watch",
-                str(self.directory), str(self.idle_minutes * 60)]
+                str(self.directory), str(self.idle_minutes * 60), plane_id]
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True,
                                  close_fds=True)
@@ -592,25 +624,38 @@ def _identity(directory: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def watch(directory: Path, idle_seconds: float, *, period: float = 2.0) -> None:
+def _kill_known(known: list[tuple[int, str]]) -> None:
+    """SIGKILL each (pid, marker) that still runs with its marker (pids are reused)."""
+    for pid, marker in known:
+        if marker in cmdline(pid)[1:]:
+            with _quiet():
+                os.kill(pid, signal.SIGKILL)
+
+
+def watch(directory: Path, idle_seconds: float, plane_id: str, *, period: float = 2.0) -> None:
     """The watchdog: stop the plane once it was unused for ``idle_seconds`` and nobody holds
-    its lock; kill its processes if its state directory disappears."""
+    its lock; kill its processes if its state directory disappears or holds another plane."""
     known: list[tuple[int, str]] = []
     watched = _identity(directory)
     while True:
         if _identity(directory) != watched:
             # Deleted under us (and perhaps made anew by a later run, which starts its own
             # watchdog): the processes this one knew are orphans now.
-            for pid, marker in known:
-                if marker in cmdline(pid)[1:]:
-                    with _quiet():
-                        os.kill(pid, signal.SIGKILL)
+            _kill_known(known)
+            if not known and not directory.exists():  # gone before their pids were read
+                _kill_known([(pid, marker) for marker in (etcd_marker(directory),
+                                                          apiserver_marker(directory))
+                             for pid in _pids_with_argument((marker,))])
             return
         try:
             data = json.loads((directory / _STATE).read_text())
-            known = [(int(data["etcd_pid"]), f"--data-dir={directory / 'etcd' / 'data'}"),
-                     (int(data["apiserver_pid"]),
-                      f"--audit-policy-file={directory / 'policy.json'}")]
+            if data.get("plane_id") != plane_id:
+                # Another plane lives here now (the directory was deleted and made anew, or
+                # the plane replaced): the processes this watchdog knew are orphans.
+                _kill_known(known)
+                return
+            known = [(int(data["etcd_pid"]), etcd_marker(directory)),
+                     (int(data["apiserver_pid"]), apiserver_marker(directory))]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # being rewritten
         try:
@@ -624,15 +669,12 @@ def watch(directory: Path, idle_seconds: float, *, period: float = 2.0) -> None:
                 except BlockingIOError:
                     pass  # a run uses it
                 else:
-                    for pid, marker in known:
-                        if marker in cmdline(pid)[1:]:
-                            with _quiet():
-                                os.kill(pid, signal.SIGKILL)
+                    _kill_known(known)
                     shutil.rmtree(directory, ignore_errors=True)
                     return
         time.sleep(period)
 
 
 if __name__ == "__main__":  # the watchdog process: python -m ... watch DIR IDLE_SECONDS
-    if len(sys.argv) == 4 and sys.argv[1] == "watch":
-        watch(Path(sys.argv[2]), float(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "watch":
+        watch(Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
