@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="Processes to split large plain logs across (default: one per CPU, at most 4, "
-        "and one on machines with two CPUs or fewer)",
+        help="Processes to split large plain logs across (default: one per CPU, at most 4; "
+        "on two CPUs, two only while one is idle)",
     )
     add_policy_options(parser)
     add_format_option(parser)

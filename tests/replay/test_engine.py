@@ -140,11 +140,13 @@ def test_memory_is_bounded_by_classes_not_lines(tmp_path: Path) -> None:
     assert len(replayer._decisions) == 1  # noqa: SLF001 - the bound is the point of the test
 
 
-def test_two_cpus_read_with_one_process_more_with_one_each(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_two_cpus_split_only_with_one_free_more_with_one_each(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import os
 
     from pytest_kaudit.replay import reader
 
-    for cpus, jobs in ((1, 1), (2, 1), (3, 3), (8, reader.MAX_JOBS)):
+    for cpus, load, jobs in ((1, 0.0, 1), (2, 0.3, 2), (2, 1.5, 1), (3, 5.0, 3),
+                             (8, 0.0, reader.MAX_JOBS)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
+        monkeypatch.setattr(os, "getloadavg", lambda value=load: (value, value, value))
         assert reader.default_jobs() == jobs
