@@ -10,16 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
+from pytest_kaudit.calls import JSON, MERGE_PATCH, call, send
+
 PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
+_RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+def _namespaced(namespace: str, resource: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/{resource}" + (f"/{name}" if name else "")
 
 
 def ensure_namespace(api: k8s.ApiClient, name: str) -> None:
     """Create namespace ``name`` unless it exists (namespaces never finish deleting locally)."""
     try:
-        k8s.CoreV1Api(api).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+        call(api, "POST", "/api/v1/namespaces", k8s.V1Namespace, body={"metadata": {"name": name}})
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -28,80 +34,83 @@ def ensure_namespace(api: k8s.ApiClient, name: str) -> None:
 def create_pod(api: k8s.ApiClient, name: str, namespace: str, *, image: str = PAUSE_IMAGE,
                labels: dict[str, str] | None = None) -> k8s.V1Pod:
     """Create a one-container pod."""
-    pod = k8s.V1Pod(
-        metadata=k8s.V1ObjectMeta(name=name, labels=labels),
-        spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="main", image=image)],
-                           automount_service_account_token=False),
-    )
-    return k8s.CoreV1Api(api).create_namespaced_pod(namespace, pod)
+    metadata: dict[str, Any] = {"name": name}
+    if labels is not None:
+        metadata["labels"] = labels
+    pod = {"metadata": metadata,
+           "spec": {"containers": [{"name": "main", "image": image}],
+                    "automountServiceAccountToken": False}}
+    return call(api, "POST", _namespaced(namespace, "pods"), k8s.V1Pod, body=pod)
 
 
 def delete_pod(api: k8s.ApiClient, name: str, namespace: str) -> Any:
     """Delete a pod, sending DeleteOptions as kubectl does (so Request+ logs a request body)."""
-    return k8s.CoreV1Api(api).delete_namespaced_pod(name, namespace, body=k8s.V1DeleteOptions())
+    return call(api, "DELETE", _namespaced(namespace, "pods", name), k8s.V1Pod, body={})
 
 
 def create_secret(api: k8s.ApiClient, name: str, namespace: str,
                   string_data: dict[str, str] | None = None) -> k8s.V1Secret:
     """Create an Opaque secret."""
-    secret = k8s.V1Secret(metadata=k8s.V1ObjectMeta(name=name),
-                          string_data=string_data or {"key": "value"})
-    return k8s.CoreV1Api(api).create_namespaced_secret(namespace, secret)
+    secret = {"metadata": {"name": name}, "stringData": string_data or {"key": "value"}}
+    return call(api, "POST", _namespaced(namespace, "secrets"), k8s.V1Secret, body=secret)
 
 
 def read_secret(api: k8s.ApiClient, name: str, namespace: str) -> k8s.V1Secret:
     """Get one secret."""
-    return k8s.CoreV1Api(api).read_namespaced_secret(name, namespace)
+    return call(api, "GET", _namespaced(namespace, "secrets", name), k8s.V1Secret)
 
 
 def list_secrets(api: k8s.ApiClient, namespace: str) -> k8s.V1SecretList:
     """List the secrets of a namespace."""
-    return k8s.CoreV1Api(api).list_namespaced_secret(namespace)
+    return call(api, "GET", _namespaced(namespace, "secrets"), k8s.V1SecretList)
 
 
 def create_configmap(api: k8s.ApiClient, name: str, namespace: str,
                      data: dict[str, str] | None = None) -> k8s.V1ConfigMap:
     """Create a ConfigMap."""
-    cm = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=name), data=data or {"key": "value"})
-    return k8s.CoreV1Api(api).create_namespaced_config_map(namespace, cm)
+    cm = {"metadata": {"name": name}, "data": data or {"key": "value"}}
+    return call(api, "POST", _namespaced(namespace, "configmaps"), k8s.V1ConfigMap, body=cm)
 
 
 def read_configmap(api: k8s.ApiClient, name: str, namespace: str) -> k8s.V1ConfigMap:
     """Get one ConfigMap."""
-    return k8s.CoreV1Api(api).read_namespaced_config_map(name, namespace)
+    return call(api, "GET", _namespaced(namespace, "configmaps", name), k8s.V1ConfigMap)
 
 
 def patch_configmap(api: k8s.ApiClient, name: str, namespace: str,
                     data: dict[str, str]) -> k8s.V1ConfigMap:
     """Merge-patch a ConfigMap's data (logged as a raw patch document at Request+)."""
-    return k8s.CoreV1Api(api).patch_namespaced_config_map(name, namespace, {"data": data})
+    return call(api, "PATCH", _namespaced(namespace, "configmaps", name), k8s.V1ConfigMap,
+                body={"data": data}, content_type=MERGE_PATCH)
 
 
 def list_pods(api: k8s.ApiClient, namespace: str) -> k8s.V1PodList:
     """List the pods of a namespace."""
-    return k8s.CoreV1Api(api).list_namespaced_pod(namespace)
+    return call(api, "GET", _namespaced(namespace, "pods"), k8s.V1PodList)
 
 
 def grant(api: k8s.ApiClient, user: str, *, verbs: list[str], resources: list[str],
           namespace: str | None, api_group: str = "", name: str) -> None:
     """Allow ``user`` ``verbs`` on ``resources``: a Role + RoleBinding in ``namespace``, or a
     ClusterRole + ClusterRoleBinding when ``namespace`` is None."""
-    rbac = k8s.RbacAuthorizationV1Api(api)
-    rule = k8s.V1PolicyRule(api_groups=[api_group], resources=resources, verbs=verbs)
-    subject = k8s.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io")
+    role = {"metadata": {"name": name},
+            "rules": [{"apiGroups": [api_group], "resources": resources, "verbs": verbs}]}
+
+    def binding(role_kind: str) -> dict[str, Any]:
+        return {"metadata": {"name": name},
+                "subjects": [{"kind": "User", "name": user,
+                              "apiGroup": "rbac.authorization.k8s.io"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                            "name": name}}
+
     if namespace is None:
-        rbac.create_cluster_role(k8s.V1ClusterRole(metadata=k8s.V1ObjectMeta(name=name),
-                                                   rules=[rule]))
-        rbac.create_cluster_role_binding(k8s.V1ClusterRoleBinding(
-            metadata=k8s.V1ObjectMeta(name=name), subjects=[subject],
-            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                   name=name)))
+        call(api, "POST", f"{_RBAC}/clusterroles", k8s.V1ClusterRole, body=role)
+        call(api, "POST", f"{_RBAC}/clusterrolebindings", k8s.V1ClusterRoleBinding,
+             body=binding("ClusterRole"))
         return
-    rbac.create_namespaced_role(namespace, k8s.V1Role(metadata=k8s.V1ObjectMeta(name=name),
-                                                      rules=[rule]))
-    rbac.create_namespaced_role_binding(namespace, k8s.V1RoleBinding(
-        metadata=k8s.V1ObjectMeta(name=name), subjects=[subject],
-        role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name)))
+    call(api, "POST", f"{_RBAC}/namespaces/{namespace}/roles", k8s.V1Role, body=role)
+    call(api, "POST", f"{_RBAC}/namespaces/{namespace}/rolebindings", k8s.V1RoleBinding,
+         body=binding("Role"))
 
 
 _WATCHABLE = {
@@ -120,6 +129,8 @@ def watch(api: k8s.ApiClient, resource: str, namespace: str, *,
     The watch request carries the server-side timeout, so it ends by itself and the
     apiserver logs its ResponseComplete stage.
     """
+    from kubernetes import watch as k8s_watch  # the generated lister it drives: loaded on use
+
     try:
         lister = getattr(k8s.CoreV1Api(api), _WATCHABLE[resource])
     except KeyError:
@@ -130,19 +141,12 @@ def watch(api: k8s.ApiClient, resource: str, namespace: str, *,
 
 
 def request(api: k8s.ApiClient, method: str, path: str, *, body: object = None,
-            content_type: str = "application/json") -> int:
+            content_type: str = JSON) -> int:
     """Send one request exactly as written and return its HTTP status (errors included).
 
     The apiserver audits a request whatever it answers, so a 403 or 404 is a result here.
     """
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = content_type
-    url = api.configuration.host + path
     try:
-        response = api.rest_client.request(  # type: ignore[no-untyped-call]
-            method.upper(), url, headers=headers, body=body)
+        return send(api, method, path, body=body, content_type=content_type).status
     except ApiException as exc:  # client releases that raise on error answers
         return int(exc.status)
-    response.read()
-    return int(response.status)

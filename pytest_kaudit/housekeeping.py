@@ -11,11 +11,11 @@ import time
 import uuid
 
 import kubernetes.client
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from pytest_kaudit.backends._probe import service_account_admits_pods
 from pytest_kaudit.backends.base import ClusterHandle
+from pytest_kaudit.calls import call
 from pytest_kaudit.client import AuditIds, Connections, make_client
 from pytest_kaudit.errors import KauditError
 
@@ -58,28 +58,30 @@ class Housekeeping:
         """
         if name in self._ready:
             return
-        core = k8s.CoreV1Api(self.api)
         try:
-            core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+            call(self.api, "POST", "/api/v1/namespaces", kubernetes.client.V1Namespace,
+                 body={"metadata": {"name": name}})
         except ApiException as exc:
             if exc.status != 409:
                 raise
         if self.handle.service_account_controller:
-            self._wait_for_default_service_account(core, name)
+            self._wait_for_default_service_account(name)
         else:
             try:
-                core.create_namespaced_service_account(
-                    name, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="default")))
+                call(self.api, "POST", f"/api/v1/namespaces/{name}/serviceaccounts",
+                     kubernetes.client.V1ServiceAccount, body={"metadata": {"name": "default"}})
             except ApiException as exc:
                 if exc.status != 409:
                     raise
         self._ready.add(name)
 
-    def _wait_for_default_service_account(self, core: k8s.CoreV1Api, namespace: str) -> None:
+    def _wait_for_default_service_account(self, namespace: str) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                account = core.read_namespaced_service_account("default", namespace)
+                account = call(self.api, "GET",
+                               f"/api/v1/namespaces/{namespace}/serviceaccounts/default",
+                               kubernetes.client.V1ServiceAccount)
                 if service_account_admits_pods(
                     has_token_secret=bool(account.secrets), version=self.handle.version
                 ):

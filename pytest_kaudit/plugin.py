@@ -141,9 +141,6 @@ class KauditPlugin:
         prestart = getattr(self.pool.backend, "prestart", None)
         if prestart is not None:
             prestart(specs[0])
-        # The first test needs the API client's largest module (seconds on a busy machine):
-        # imported now, while the cluster boots, instead of inside the test's call.
-        import kubernetes.client.api.core_v1_api  # noqa: F401
 
     # -- fixtures ----------------------------------------------------------------------------
 
