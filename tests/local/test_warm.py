@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kaudit.backends._http import request as http_request
+from pytest_kaudit.backends._http import ssl_context
+from pytest_kaudit.backends.base import ClusterSpec
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 from pytest_kaudit.backends.local.warm import WarmPlane, cmdline
 from pytest_kaudit.cli import main as kaudit_main
+from pytest_kaudit.policy import Policy
 from tests.conftest import POLICIES, ctrl_c_interrupts
 
 BRIEF = POLICIES / "brief.yaml"
@@ -155,6 +159,37 @@ def test_policy_switch_restarts_only_the_apiserver(warm_cache: Path, tmp_path: P
     flagged.stdout.fnmatch_lines(["kaudit: switched its kube-apiserver*"])
     assert with_flag["etcd"] == before["etcd"]
     assert "--audit-log-maxbackup=3" in cmdline(int(with_flag["apiserver"]))
+
+
+def test_a_policy_switch_skips_only_the_wait_for_bootstrap_objects_that_exist(
+        warm_cache: Path, control_plane_binaries: ControlPlaneBinaries) -> None:
+    """A policy-only switch does not wait for the RBAC and PriorityClass bootstrap hooks: an
+    apiserver of the same binaries and flags made those objects in the kept etcd, so they are
+    there the moment it returns. A flag change waits for full readiness."""
+    plane = WarmPlane(control_plane_binaries, directory=warm_cache)
+    try:
+        plane.attach(ClusterSpec(Policy.load(BRIEF)), timeout=120)
+        plane.release()
+        attached = plane.attach(ClusterSpec(Policy.from_yaml(OTHER_POLICY)), timeout=120)
+        assert attached is not None
+        handle, note = attached
+        assert note.startswith("switched its kube-apiserver")
+        ctx = ssl_context(handle.ca_file, handle.admin)
+        for path in ("/apis/rbac.authorization.k8s.io/v1/clusterroles/cluster-admin",
+                     "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cluster-admin",
+                     "/apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical"):
+            assert http_request(handle.server, path, ctx, creds=handle.admin)[0] == 200, path
+        plane.release()
+
+        flagged = ClusterSpec(Policy.from_yaml(OTHER_POLICY), {"audit-log-maxbackup": "3"})
+        attached = plane.attach(flagged, timeout=120)
+        assert attached is not None
+        handle, _ = attached
+        status, body = http_request(handle.server, "/readyz?verbose", ctx, creds=handle.admin)
+        assert status == 200, body.decode()
+        plane.release()
+    finally:
+        plane.down()
 
 
 def _kill_apiserver(directory: Path, used: dict[str, int | str]) -> None:
@@ -294,5 +329,9 @@ def test_ctrl_c_during_a_policy_switch_leaves_the_plane_usable(
             proc.kill()
     assert "KeyboardInterrupt" in text or "Interrupted" in text or "passed" in text, text
     result, after = _run(pytester, "test_after")  # the plane serves the next run
+    # an apiserver the interrupted run started but never recorded is not left running
+    apiservers = [pid for pid in _plane_pids(warm_cache)
+                  if Path(cmdline(pid)[0]).name == "kube-apiserver"]
+    assert apiservers == [after["apiserver"]]
     result.stdout.fnmatch_lines(["kaudit: * in */cache/warm (*s)"])  # attached or switched
     assert after["etcd"] == before["etcd"]

@@ -37,7 +37,7 @@ from typing import IO
 
 from pytest_kaudit.backends import _owned
 from pytest_kaudit.backends._http import wait_for
-from pytest_kaudit.backends._probe import prove_policy_live, wait_ready
+from pytest_kaudit.backends._probe import BOOTSTRAP_OBJECT_CHECKS, prove_policy_live, wait_ready
 from pytest_kaudit.backends._process import pid_alive
 from pytest_kaudit.backends.base import BARRIER_USER, ClusterHandle, ClusterSpec, Credentials
 from pytest_kaudit.backends.kubeconfig import write_kubeconfig
@@ -156,6 +156,14 @@ def _pids_with_argument(markers: tuple[str, ...]) -> list[int]:
             if any(marker in cmdline(int(entry.name))[1:] for marker in markers):
                 found.append(int(entry.name))
     return found
+
+
+def _kill_marked(markers: tuple[str, ...]) -> None:
+    """SIGKILL every process carrying one of ``markers``: a plane's processes that no state
+    records (a run interrupted between starting its apiserver and recording it leaves one)."""
+    for pid in _pids_with_argument(markers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _kill(pid: int, binary: Path, marker: str, children: dict[int, subprocess.Popen[bytes]],
@@ -282,8 +290,9 @@ class WarmPlane:
     def _apiserver_problem(self, state: PlaneState, pki: ClusterPKI) -> str | None:
         if not is_ours(state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker()):
             return f"its kube-apiserver (pid {state.apiserver_pid}) is gone"
-        try:
-            wait_ready(state.server, pki.ca_file, timeout=0.5, creds=self._admin(pki))
+        try:  # recorded only once ready: its bootstrap objects exist or are on their way
+            wait_ready(state.server, pki.ca_file, timeout=0.5, creds=self._admin(pki),
+                       exclude=BOOTSTRAP_OBJECT_CHECKS)
         except TimeoutError:
             return f"port {state.port} does not answer as its kube-apiserver"
         return None
@@ -368,10 +377,16 @@ class WarmPlane:
                              "(etcd kept)")
                 _kill(state.apiserver_pid, self.binaries.apiserver, self._apiserver_marker(),
                       self._children)
+                _kill_marked((self._apiserver_marker(),))  # and any no state recorded
             if not is_ours(_watchdog_pid(self.directory), Path(sys.executable),
                            state.plane_id):
                 self._spawn_watchdog(state.plane_id)
-            state = self._start_apiserver(state, pki, spec, deadline, spawned)
+            # With etcd kept and the same flags, an apiserver of these binaries already made
+            # the bootstrap objects; the audit policy plays no part in them.
+            bootstrapped = why_etcd is None and bool(state.spec_key) \
+                and state.flags == dict(spec.flags)
+            state = self._start_apiserver(state, pki, spec, deadline, spawned,
+                                          bootstrapped=bootstrapped)
             self._prove_policy(state, pki, spec)
         except BaseException:
             for pid in spawned:  # a half-made plane is not left running (Ctrl-C, failures)
@@ -397,9 +412,7 @@ class WarmPlane:
         # A plane whose state was deleted under it still runs with this directory's markers;
         # under the exclusive lock no live plane can be using them, so such processes are
         # orphans (the watchdog may not have read their pids before the state went).
-        for pid in _pids_with_argument((self._apiserver_marker(), self._etcd_marker())):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _kill_marked((self._apiserver_marker(), self._etcd_marker()))
         for entry in self.directory.iterdir():
             if entry.name in (_LOCK, _WATCHDOG_PID):
                 continue
@@ -451,7 +464,8 @@ class WarmPlane:
                           plane_id=secrets.token_hex(8))
 
     def _start_apiserver(self, state: PlaneState, pki: ClusterPKI, spec: ClusterSpec,
-                         deadline: float, spawned: list[int]) -> PlaneState:
+                         deadline: float, spawned: list[int], *,
+                         bootstrapped: bool = False) -> PlaneState:
         from pytest_kaudit.backends.local.backend import apiserver_flags
 
         assert spec.policy is not None
@@ -479,7 +493,8 @@ class WarmPlane:
 
         try:
             wait_ready(server, pki.ca_file, timeout=max(1.0, deadline - time.monotonic()),
-                       still_running=exited, creds=admin)
+                       still_running=exited, creds=admin,
+                       exclude=BOOTSTRAP_OBJECT_CHECKS if bootstrapped else ())
         except TimeoutError as exc:
             raise BootError("kube-apiserver", str(exc), tail(log_file, 40)) from None
         write_kubeconfig(self.kubeconfig, server=server, ca_file=pki.ca_file, creds=admin)
@@ -562,6 +577,7 @@ class WarmPlane:
             _kill(state.apiserver_pid, _recorded(state, "kube-apiserver"),
                   self._apiserver_marker(), self._children)
             _kill(state.etcd_pid, _recorded(state, "etcd"), self._etcd_marker(), self._children)
+        _kill_marked((self._apiserver_marker(), self._etcd_marker()))  # unrecorded ones too
         watchdog = _watchdog_pid(self.directory)
         _kill(watchdog, Path(sys.executable), str(self.directory), self._children)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -643,9 +659,7 @@ def watch(directory: Path, idle_seconds: float, plane_id: str, *, period: float 
             # watchdog): the processes this one knew are orphans now.
             _kill_known(known)
             if not known and not directory.exists():  # gone before their pids were read
-                _kill_known([(pid, marker) for marker in (etcd_marker(directory),
-                                                          apiserver_marker(directory))
-                             for pid in _pids_with_argument((marker,))])
+                _kill_marked((etcd_marker(directory), apiserver_marker(directory)))
             return
         try:
             data = json.loads((directory / _STATE).read_text())
@@ -670,6 +684,7 @@ def watch(directory: Path, idle_seconds: float, plane_id: str, *, period: float 
                     pass  # a run uses it
                 else:
                     _kill_known(known)
+                    _kill_marked((etcd_marker(directory), apiserver_marker(directory)))
                     shutil.rmtree(directory, ignore_errors=True)
                     return
         time.sleep(period)
