@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from pytest_kaudit.calls import JSON, MERGE_PATCH, call, send
@@ -129,9 +130,7 @@ def watch(api: k8s.ApiClient, resource: str, namespace: str, *,
     The watch request carries the server-side timeout, so it ends by itself and the
     apiserver logs its ResponseComplete stage.
     """
-    from kubernetes import watch as k8s_watch  # the generated lister it drives: loaded on use
-
-    try:
+    try:  # the watch helper drives a generated lister: CoreV1Api is loaded here, on use
         lister = getattr(k8s.CoreV1Api(api), _WATCHABLE[resource])
     except KeyError:
         raise ValueError(f"watch supports {', '.join(sorted(_WATCHABLE))}; "
