@@ -9,9 +9,7 @@ decided on its URL, which names no object, so the prediction must ignore the nam
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 
@@ -69,15 +67,12 @@ def test_token_review_bodies_are_dropped_whole(kaudit):
 
 
 def test_v1alpha1_events_are_decided_with_their_group(
-        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
-    policy = tmp_path / "policy.yaml"
+        control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
+    policy = pytester.path / "policy.yaml"
     policy.write_text(POLICY)
-    (tmp_path / "test_inner.py").write_text(INNER.format(policy=str(policy)))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_inner.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "2 passed" in proc.stdout
+    pytester.makepyfile(test_inner=INNER.format(policy=str(policy)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
 
 
 CREATE_POLICY = """\
@@ -102,17 +97,15 @@ def test_create_by_name(kaudit):
 
 
 def test_a_create_is_predicted_without_its_name(
-        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
+        control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
     """The apiserver decides a create on its URL, which names no object: a resourceNames rule
     never matches it. The real log says Metadata, and so must the failure's prediction."""
-    policy = tmp_path / "policy.yaml"
+    policy = pytester.path / "policy.yaml"
     policy.write_text(CREATE_POLICY)
-    (tmp_path / "test_inner.py").write_text(CREATE_INNER.format(policy=str(policy)))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_inner.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    out = proc.stdout
-    assert proc.returncode == 1, out[-4000:] + proc.stderr[-2000:]
+    pytester.makepyfile(test_inner=CREATE_INNER.format(policy=str(policy)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
     assert "logged at Metadata, expected RequestResponse" in out, out[-4000:]
     assert "NOTE: the policy itself gives Metadata, not RequestResponse" in out, out[-4000:]
     assert "rules[1]" in out and "so Metadata" in out, out[-4000:]

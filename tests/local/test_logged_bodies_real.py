@@ -7,9 +7,7 @@ the default is checked against what kube-apiserver 1.20 actually wrote.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
 from pytest_kaudit.backends.local.binaries import ControlPlaneBinaries
 
@@ -62,12 +60,9 @@ def test_watch_logs_no_response_body(kaudit):
 
 
 def test_default_body_expectations_match_the_apiserver(
-        control_plane_binaries: ControlPlaneBinaries, tmp_path: Path) -> None:
-    policy = tmp_path / "policy.yaml"
+        control_plane_binaries: ControlPlaneBinaries, pytester: pytest.Pytester) -> None:
+    policy = pytester.path / "policy.yaml"
     policy.write_text(POLICY)
-    (tmp_path / "test_inner.py").write_text(INNER.format(policy=str(policy)))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_inner.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert "4 passed" in proc.stdout
+    pytester.makepyfile(test_inner=INNER.format(policy=str(policy)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
